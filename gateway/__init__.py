@@ -1,0 +1,1 @@
+"""bedrock-gateway: an OpenAI-compatible, guardrailed chat gateway for Amazon Bedrock."""

@@ -1,0 +1,1 @@
+"""The HTTP layer: the only package that knows Litestar and ASGI."""

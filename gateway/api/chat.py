@@ -1,0 +1,122 @@
+"""POST /v1/chat/completions as a raw ASGI handler: we own body reading, errors and streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from typing import Any
+
+from litestar import asgi
+from litestar.handlers import ASGIRouteHandler
+from litestar.types import Receive, Scope, Send
+
+from gateway.api.responses import internal_error, read_body, send_error, send_json
+from gateway.errors import GatewayError, MethodNotAllowedError
+from gateway.pipeline import ChatPipeline, ChatStream
+
+log = logging.getLogger("gateway.api")
+
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class RequestHeaders:
+    """The few request headers the gateway reads, picked out in one pass."""
+
+    __slots__ = ("authorization", "content_length", "request_id")
+
+    def __init__(self, scope: Scope) -> None:
+        self.authorization: bytes | None = None
+        self.content_length: int | None = None
+        self.request_id: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                self.authorization = value
+            elif name == b"content-length":
+                self.content_length = int(value) if value.isdigit() else None
+            elif name == b"x-request-id" and _REQUEST_ID.match(value):
+                self.request_id = value
+
+    def bearer(self) -> str | None:
+        value = self.authorization
+        if value is None:
+            return None
+        scheme, _, token = value.partition(b" ")
+        if scheme.lower() != b"bearer":
+            return None
+        return token.strip().decode("latin-1") or None
+
+
+def chat_route(pipeline: ChatPipeline, max_body_bytes: int) -> ASGIRouteHandler:
+    @asgi("/v1/chat/completions", copy_scope=False)
+    async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = RequestHeaders(scope)
+        request_id = headers.request_id or secrets.token_hex(12).encode()
+        id_header = [(b"x-request-id", request_id)]
+        if scope.get("method") != "POST":
+            exc = MethodNotAllowedError("Only POST is supported on this endpoint.")
+            await send_error(send, exc, [*id_header, (b"allow", b"POST")])
+            return
+        try:
+            principal = await pipeline.authenticate(headers.bearer())
+            body = await read_body(receive, headers.content_length, max_body_bytes)
+            ctx = await pipeline.prepare(
+                principal=principal, body=body, request_id=request_id.decode()
+            )
+            if not ctx.call.stream:
+                payload = await pipeline.complete(ctx)
+                await send_json(send, 200, payload, id_header)
+                return
+            stream = await pipeline.open_stream(ctx)
+        except GatewayError as exc:
+            await send_error(send, exc, id_header)
+            return
+        except Exception:
+            log.exception("chat request failed", extra={"request_id": request_id.decode()})
+            await send_error(send, internal_error(), id_header)
+            return
+        await _send_stream(stream, receive, send, id_header)
+
+    return chat_completions
+
+
+async def _send_stream(
+    stream: ChatStream, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """Write SSE events as they come; a client disconnect closes the upstream stream at once."""
+    task = asyncio.current_task()
+    assert task is not None
+    disconnected = asyncio.Event()
+    watcher = asyncio.create_task(_watch_disconnect(receive, task, disconnected))
+    try:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS + headers}
+        )
+        async for chunk in stream.events():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not disconnected.is_set():
+            raise
+        task.uncancel()
+    except OSError:
+        # The server reports a write to a closed connection; the client is gone.
+        pass
+    finally:
+        watcher.cancel()
+        await stream.aclose()
+
+
+async def _watch_disconnect(receive: Receive, task: asyncio.Task[Any], flag: asyncio.Event) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            flag.set()
+            task.cancel()
+            return

@@ -1,0 +1,161 @@
+"""create_app(settings): the composition root. Long-lived clients are built in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+
+from gateway.api.chat import chat_route
+from gateway.api.models import model_routes
+from gateway.api.responses import error_body, internal_error
+from gateway.bedrock.client import BedrockApi, BedrockClient, BedrockSettings
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from gateway.keys.principal import Authenticator
+from gateway.keys.static import StaticKeyAuthenticator
+from gateway.pipeline import ChatPipeline
+from gateway.settings import Settings, load_settings
+
+log = logging.getLogger("gateway")
+
+DEMO_API_KEY = "sk-bedrock-gateway-demo-key"
+
+
+@dataclass(slots=True)
+class Health:
+    ready: bool = False
+
+
+def bedrock_settings(settings: Settings, endpoint_url: str | None = None) -> BedrockSettings:
+    b = settings.bedrock
+    return BedrockSettings(
+        endpoint_url=endpoint_url,
+        connect_timeout=b.connect_timeout_s,
+        read_timeout=b.first_byte_timeout_s,
+        stream_header_timeout=b.stream_first_byte_timeout_s,
+        idle_timeout=b.idle_timeout_s,
+        max_attempts=b.max_attempts,
+        retry_deadline=b.retry_deadline_s,
+        pool_size=b.pool_size,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    bedrock: BedrockApi | None = None,
+    authenticator: Authenticator | None = None,
+) -> Litestar:
+    """Build the app. ``bedrock``/``authenticator`` may be injected (tests, embedding)."""
+    routing = settings.routing_table()
+    keys = list(settings.auth.api_keys)
+    if settings.demo:
+        keys.append(DEMO_API_KEY)
+    auth = authenticator or StaticKeyAuthenticator(keys)
+    health = Health()
+    client: BedrockApi = bedrock or BedrockClient.from_settings(bedrock_settings(settings))
+    pipeline = ChatPipeline(routing=routing, authenticator=auth, bedrock=client)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        emulator = None
+        if settings.demo and bedrock is None:
+            # The bundled emulator runs in this event loop as the upstream.
+            from gateway.emulator.server import start
+
+            emulator = await start("127.0.0.1", 0)
+            demo_client = BedrockClient.from_settings(
+                replace(
+                    bedrock_settings(settings, emulator.url),
+                    region="us-east-1",
+                    static_credentials=("demo", "demo"),
+                )
+            )
+            pipeline.bedrock = demo_client
+        await pipeline.bedrock.start()
+        health.ready = True
+        try:
+            yield
+        finally:
+            health.ready = False
+            await pipeline.bedrock.close()
+            if emulator is not None:
+                await emulator.close()
+
+    @get("/healthz", include_in_schema=True)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/readyz")
+    async def readyz() -> Response[dict[str, str]]:
+        if health.ready:
+            return Response({"status": "ready"})
+        return Response({"status": "starting"}, status_code=503)
+
+    return Litestar(
+        route_handlers=[
+            chat_route(pipeline, settings.server.max_body_bytes),
+            *model_routes(pipeline, routing),
+            healthz,
+            readyz,
+        ],
+        lifespan=[lifespan],
+        exception_handlers={
+            GatewayError: _gateway_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+        openapi_config=OpenAPIConfig(title="bedrock-gateway", version="0.1.0", path="/schema"),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Factory for ASGI servers (``gateway.app:app_from_env``): settings from the environment."""
+    return create_app(load_settings())
+
+
+def _gateway_error(_: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
+    return Response(
+        error_body(exc),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=dict(exc.headers),
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    error: GatewayError
+    if exc.status_code == 404:
+        error = NotFoundError(
+            f"Invalid URL ({request.method} {request.url.path})", code="unknown_url"
+        )
+    elif exc.status_code == 405:
+        error = MethodNotAllowedError(
+            f"Method {request.method} is not allowed on {request.url.path}"
+        )
+    elif exc.status_code == 413:
+        error = PayloadTooLargeError(str(exc.detail))
+    elif 400 <= exc.status_code < 500:
+        error = InvalidRequestError(str(exc.detail))
+    else:
+        return _unexpected_error(request, exc)
+    return _gateway_error(request, error)
+
+
+def _unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return _gateway_error(request, internal_error())
