@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,6 +17,12 @@ from gateway.api.chat import chat_route
 from gateway.api.models import model_routes
 from gateway.api.responses import error_body, internal_error
 from gateway.bedrock.client import BedrockApi, BedrockClient, BedrockSettings
+from gateway.composition import (
+    build_authenticator,
+    build_budget_gate,
+    build_stores,
+    seed_demo,
+)
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
@@ -23,14 +30,10 @@ from gateway.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from gateway.keys.principal import Authenticator
-from gateway.keys.static import StaticKeyAuthenticator
 from gateway.pipeline import ChatPipeline
 from gateway.settings import Settings, load_settings
 
 log = logging.getLogger("gateway")
-
-DEMO_API_KEY = "sk-bedrock-gateway-demo-key"
 
 
 @dataclass(slots=True)
@@ -55,18 +58,21 @@ def bedrock_settings(settings: Settings, endpoint_url: str | None = None) -> Bed
 def create_app(
     settings: Settings,
     *,
+    environ: Mapping[str, str] | None = None,
     bedrock: BedrockApi | None = None,
-    authenticator: Authenticator | None = None,
 ) -> Litestar:
-    """Build the app. ``bedrock``/``authenticator`` may be injected (tests, embedding)."""
+    """Build the app; ``bedrock`` may be injected (a fake at the AWS edge). No I/O here."""
+    env = os.environ if environ is None else environ
     routing = settings.routing_table()
-    keys = list(settings.auth.api_keys)
-    if settings.demo:
-        keys.append(DEMO_API_KEY)
-    auth = authenticator or StaticKeyAuthenticator(keys)
+    stores = build_stores(settings, env)
     health = Health()
     client: BedrockApi = bedrock or BedrockClient.from_settings(bedrock_settings(settings))
-    pipeline = ChatPipeline(routing=routing, authenticator=auth, bedrock=client)
+    pipeline = ChatPipeline(
+        routing=routing,
+        authenticator=build_authenticator(settings, stores),
+        bedrock=client,
+        budgets=build_budget_gate(settings, stores),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -84,13 +90,19 @@ def create_app(
                 )
             )
             pipeline.bedrock = demo_client
+        if settings.demo:
+            await seed_demo(stores)
         await pipeline.bedrock.start()
         health.ready = True
         try:
             yield
         finally:
             health.ready = False
+            if pipeline.budgets is not None:
+                await pipeline.budgets.drain()
             await pipeline.bedrock.close()
+            for close in stores.closers:
+                await close()
             if emulator is not None:
                 await emulator.close()
 

@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, emulator."""
+"""The ``gateway`` command: serve, emulator, teams, keys."""
 
 from __future__ import annotations
 
@@ -30,11 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     emu = sub.add_parser("emulator", help="run the bundled Bedrock Runtime emulator")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8001)
+
+    from gateway.keys.cli_args import add_commands
+
+    add_commands(sub)
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.app import DEMO_API_KEY
+    from gateway.keys.service import DEMO_SECRET
     from gateway.server import export_to_environ, serve
 
     flags: dict[str, str] = {}
@@ -59,7 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(
             "bedrock-gateway demo: the bundled Bedrock emulator answers in place of AWS.\n"
             f"  base_url = {base}\n"
-            f"  api_key  = {DEMO_API_KEY}\n"
+            f"  api_key  = {DEMO_SECRET}\n"
             f"  model    = claude-3-haiku",
             flush=True,
         )
@@ -78,4 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run(args.host, args.port)
         return 0
+    if args.command in ("teams", "keys"):
+        from gateway.keys.cli import run as run_admin
+
+        return run_admin(args)
     return 2

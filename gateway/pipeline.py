@@ -1,9 +1,11 @@
 """The chat request pipeline: one ordered set of stages shared by plain and streaming requests.
 
-    authenticate → decode → authorise → translate → call Bedrock → translate back → record
+    authenticate → decode → authorise → translate → reserve budget → call Bedrock
+    → translate back → settle budget → record
 
-Later stages (redact, guard, reserve/settle budget, filter output) slot in at their place in
-``prepare`` / ``complete`` / ``ChatStream``. Nothing here knows about HTTP.
+Plain and streaming requests share ``prepare``; ``complete`` and ``ChatStream`` finish them.
+The budget is settled on every path: success, upstream error, mid-stream error and client
+disconnect (with the usage so far). Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass
 from gateway.bedrock.client import BedrockApi, ConverseEvents
 from gateway.bedrock.stream import ChunkTranslator
 from gateway.bedrock.translate import ConverseCall, encode_completion, from_converse, to_converse
-from gateway.errors import GatewayError, PermissionDeniedError
+from gateway.budgets.gate import Admission, BudgetGate
+from gateway.errors import GatewayError
+from gateway.keys.authenticator import ensure_model_allowed
 from gateway.keys.principal import Authenticator, Principal
 from gateway.openai.decode import decode_chat_request
 from gateway.openai.types import ChatCompletionRequest
@@ -37,6 +41,7 @@ class ChatContext:
     call: ConverseCall
     completion_id: str
     created: int
+    admission: Admission
 
 
 def new_completion_id() -> str:
@@ -50,11 +55,13 @@ class ChatPipeline:
         routing: RoutingTable,
         authenticator: Authenticator,
         bedrock: BedrockApi,
+        budgets: BudgetGate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._routing = routing
         self._auth = authenticator
         self.bedrock = bedrock
+        self.budgets = budgets
         self._clock = clock
 
     async def authenticate(self, api_key: str | None) -> Principal:
@@ -64,8 +71,11 @@ class ChatPipeline:
         """Decode, authorise and translate; every failure here is a clean HTTP error."""
         request = decode_chat_request(body)
         route = self._routing.resolve(request.model)
-        authorise(principal, route)
+        ensure_model_allowed(principal, route.name)
         call = to_converse(request, route)
+        admission = Admission()
+        if self.budgets is not None:
+            admission, call = await self.budgets.admit(principal, call)
         return ChatContext(
             request_id=request_id,
             principal=principal,
@@ -74,10 +84,18 @@ class ChatPipeline:
             call=call,
             completion_id=new_completion_id(),
             created=int(self._clock()),
+            admission=admission,
         )
 
     async def complete(self, ctx: ChatContext) -> bytes:
-        result = await self.bedrock.converse(ctx.call.model_id, ctx.call.body)
+        try:
+            result = await self.bedrock.converse(ctx.call.model_id, ctx.call.body)
+        except BaseException:
+            # Bedrock bills nothing for a failed call: release the whole hold.
+            await self.settle(ctx, 0)
+            raise
+        usage = result.response.get("usage") or {}
+        await self.settle(ctx, total_tokens(usage))
         completion = from_converse(
             result.response,
             model=ctx.request.model,
@@ -88,33 +106,56 @@ class ChatPipeline:
 
     async def open_stream(self, ctx: ChatContext) -> ChatStream:
         """Open the upstream stream; errors before its first byte are ordinary HTTP errors."""
-        upstream = await self.bedrock.converse_stream(ctx.call.model_id, ctx.call.body)
+        try:
+            upstream = await self.bedrock.converse_stream(ctx.call.model_id, ctx.call.body)
+        except BaseException:
+            await self.settle(ctx, 0)
+            raise
         translator = ChunkTranslator(
             completion_id=ctx.completion_id,
             created=ctx.created,
             model=ctx.request.model,
             include_usage=ctx.call.include_usage,
         )
-        return ChatStream(upstream, translator, ctx)
+        return ChatStream(upstream, translator, ctx, self)
+
+    async def settle(self, ctx: ChatContext, used_tokens: int) -> None:
+        if self.budgets is not None:
+            await self.budgets.settle(ctx.admission, used_tokens)
+
+    def stream_usage(self, ctx: ChatContext, translator: ChunkTranslator) -> int:
+        """Bedrock's usage when its metadata event arrived, else an estimate of what ran."""
+        if translator.usage is not None:
+            return total_tokens(translator.usage)
+        if self.budgets is None:
+            return 0
+        return ctx.admission.prompt_estimate + self.budgets.estimate_output(translator.output_chars)
 
 
-def authorise(principal: Principal, route: Route) -> None:
-    allowed = principal.allowed_models
-    if allowed is not None and route.name not in allowed:
-        raise PermissionDeniedError(
-            f"This API key is not allowed to use the model '{route.name}'.",
-            param="model",
-            code="model_not_allowed",
-        )
+def total_tokens(usage: dict[str, object]) -> int:
+    """Every token Bedrock counted: input (incl. cache reads/writes) plus output."""
+    total = 0
+    for name in ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens"):
+        value = usage.get(name)
+        if isinstance(value, int):
+            total += value
+    return total
 
 
 class ChatStream:
     """SSE bytes for one streamed completion; every event is yielded as soon as Bedrock sends it."""
 
-    def __init__(self, upstream: ConverseEvents, translator: ChunkTranslator, ctx: ChatContext):
+    def __init__(
+        self,
+        upstream: ConverseEvents,
+        translator: ChunkTranslator,
+        ctx: ChatContext,
+        pipeline: ChatPipeline,
+    ) -> None:
         self.upstream = upstream
         self.translator = translator
         self.ctx = ctx
+        self._pipeline = pipeline
 
     async def events(self) -> AsyncIterator[bytes]:
         translator = self.translator
@@ -137,4 +178,8 @@ class ChatStream:
             yield tail
 
     async def aclose(self) -> None:
+        """Close upstream at once, then settle with what was used (idempotent)."""
         await self.upstream.aclose()
+        await self._pipeline.settle(
+            self.ctx, self._pipeline.stream_usage(self.ctx, self.translator)
+        )

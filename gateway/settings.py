@@ -50,14 +50,36 @@ class BedrockConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    # Static keys for a single-tenant set-up; team keys live in the key store.
+    # Static keys for a single-tenant set-up (no budgets); team keys live in the key store.
     api_keys: tuple[str, ...] = ()
+    # Seconds a successful key lookup is cached per process: a revocation elsewhere takes
+    # effect within this time.
+    key_cache_ttl_s: float = 5.0
+    key_namespace: str = "gw:k"
+
+
+class RedisConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # Unset: keys and budgets live in process memory (single process only).
+    url: str | None = None
+    timeout_s: float = 0.5
+    max_connections: int = 256
+
+
+class BudgetConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # A hold lapses after this long if its replica dies; must exceed the longest request.
+    reservation_ttl_s: float = 600.0
+    # Redis unreachable: refuse with 503 (default) or admit without a reservation.
+    fail_open: bool = False
+    # Multiplies the tiktoken prompt estimate (other tokenisers count differently).
+    token_safety_factor: float = 1.1
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     server: ServerConfig = ServerConfig()
     bedrock: BedrockConfig = BedrockConfig()
     auth: AuthConfig = AuthConfig()
+    redis: RedisConfig = RedisConfig()
+    budgets: BudgetConfig = BudgetConfig()
     models: tuple[ModelConfig, ...] = ()
     include_default_models: bool = True
     passthrough_models: tuple[str, ...] = ()
@@ -116,6 +138,14 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "GATEWAY_MAX_BODY_BYTES": (("server", "max_body_bytes"), int),
     "GATEWAY_LOG_LEVEL": (("server", "log_level"), str),
     "GATEWAY_API_KEYS": (("auth", "api_keys"), _csv),
+    "GATEWAY_KEY_CACHE_TTL": (("auth", "key_cache_ttl_s"), float),
+    "GATEWAY_KEY_NAMESPACE": (("auth", "key_namespace"), str),
+    "GATEWAY_REDIS_URL": (("redis", "url"), str),
+    "GATEWAY_BUDGET_RESERVATION_TTL": (("budgets", "reservation_ttl_s"), float),
+    "GATEWAY_BUDGET_FAIL_OPEN": (("budgets", "fail_open"), _bool),
+    "GATEWAY_TOKEN_SAFETY_FACTOR": (("budgets", "token_safety_factor"), float),
+    "GATEWAY_REDIS_TIMEOUT": (("redis", "timeout_s"), float),
+    "GATEWAY_REDIS_MAX_CONNECTIONS": (("redis", "max_connections"), int),
     "GATEWAY_PASSTHROUGH_MODELS": (("passthrough_models",), _csv),
     "GATEWAY_INCLUDE_DEFAULT_MODELS": (("include_default_models",), _bool),
     "GATEWAY_DEMO": (("demo",), _bool),
@@ -228,5 +258,15 @@ def _check(s: Settings) -> None:
     for i, key in enumerate(s.auth.api_keys):
         if len(key) < 16:
             problems.append(f"auth.api_keys[{i}] is too short (at least 16 characters)")
+    if s.auth.key_cache_ttl_s < 0:
+        problems.append("auth.key_cache_ttl_s must not be negative")
+    if s.redis.url is not None and not s.redis.url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("redis.url must start with redis://, rediss:// or unix://")
+    if s.budgets.reservation_ttl_s <= 0:
+        problems.append("budgets.reservation_ttl_s must be positive")
+    if s.budgets.token_safety_factor < 1:
+        problems.append("budgets.token_safety_factor must be at least 1.0")
+    if s.redis.timeout_s <= 0:
+        problems.append("redis.timeout_s must be positive")
     if problems:
         raise SettingsError("invalid configuration: " + "; ".join(problems))

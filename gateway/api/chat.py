@@ -56,22 +56,23 @@ class RequestHeaders:
 def chat_route(pipeline: ChatPipeline, max_body_bytes: int) -> ASGIRouteHandler:
     @asgi("/v1/chat/completions", copy_scope=False)
     async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = RequestHeaders(scope)
-        request_id = headers.request_id or secrets.token_hex(12).encode()
+        request = RequestHeaders(scope)
+        request_id = request.request_id or secrets.token_hex(12).encode()
         id_header = [(b"x-request-id", request_id)]
         if scope.get("method") != "POST":
             exc = MethodNotAllowedError("Only POST is supported on this endpoint.")
             await send_error(send, exc, [*id_header, (b"allow", b"POST")])
             return
         try:
-            principal = await pipeline.authenticate(headers.bearer())
-            body = await read_body(receive, headers.content_length, max_body_bytes)
+            principal = await pipeline.authenticate(request.bearer())
+            body = await read_body(receive, request.content_length, max_body_bytes)
             ctx = await pipeline.prepare(
                 principal=principal, body=body, request_id=request_id.decode()
             )
+            headers = [*id_header, *ctx.admission.headers]
             if not ctx.call.stream:
                 payload = await pipeline.complete(ctx)
-                await send_json(send, 200, payload, id_header)
+                await send_json(send, 200, payload, headers)
                 return
             stream = await pipeline.open_stream(ctx)
         except GatewayError as exc:
@@ -81,7 +82,7 @@ def chat_route(pipeline: ChatPipeline, max_body_bytes: int) -> ASGIRouteHandler:
             log.exception("chat request failed", extra={"request_id": request_id.decode()})
             await send_error(send, internal_error(), id_header)
             return
-        await _send_stream(stream, receive, send, id_header)
+        await _send_stream(stream, receive, send, headers)
 
     return chat_completions
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gateway.budgets.model import Limit
 from gateway.errors import AuthenticationError
 
 INVALID_KEY_MESSAGE = "Incorrect API key provided. Check the key and try again."
@@ -20,6 +21,8 @@ class Principal:
     allowed_models: frozenset[str] | None = None
     policy: str = "default"
     metadata: dict[str, str] = field(default_factory=dict)
+    # Every budget / RPM / TPM bucket this caller draws on (key's, then team's).
+    limits: tuple[Limit, ...] = ()
 
 
 class Authenticator(Protocol):

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-from gateway.keys.principal import Principal, invalid_key
+from gateway.keys.principal import Authenticator, Principal, invalid_key
 
 
 class StaticKeyAuthenticator:
@@ -23,10 +23,30 @@ class StaticKeyAuthenticator:
     def _hash(self, key: str) -> bytes:
         return hmac.new(self._secret, key.encode(), hashlib.sha256).digest()
 
+    @property
+    def has_keys(self) -> bool:
+        return bool(self._by_hash)
+
+    def lookup(self, api_key: str) -> Principal | None:
+        return self._by_hash.get(self._hash(api_key))
+
     async def authenticate(self, api_key: str | None) -> Principal:
-        if not api_key:
-            raise invalid_key()
-        principal = self._by_hash.get(self._hash(api_key))
+        principal = self.lookup(api_key) if api_key else None
         if principal is None:
             raise invalid_key()
         return principal
+
+
+class ChainAuthenticator:
+    """Static keys first (a dict hit), then the key store; one error for every failure."""
+
+    def __init__(self, static: StaticKeyAuthenticator, store: Authenticator) -> None:
+        self._static = static
+        self._store = store
+
+    async def authenticate(self, api_key: str | None) -> Principal:
+        if api_key and self._static.has_keys:
+            principal = self._static.lookup(api_key)
+            if principal is not None:
+                return principal
+        return await self._store.authenticate(api_key)
