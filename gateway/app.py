@@ -13,6 +13,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
+from gateway.api.admin import admin_router
 from gateway.api.chat import chat_route
 from gateway.api.models import model_routes
 from gateway.api.responses import error_body, internal_error
@@ -116,13 +117,18 @@ def create_app(
             return Response({"status": "ready"})
         return Response({"status": "starting"}, status_code=503)
 
+    handlers: list[Any] = [
+        chat_route(pipeline, settings.server.max_body_bytes),
+        *model_routes(pipeline, routing),
+        healthz,
+        readyz,
+    ]
+    admin_token = env.get("GATEWAY_ADMIN_TOKEN")
+    if admin_token:
+        # Secure by default: without a token the admin API does not exist.
+        handlers.append(admin_router(admin_token, stores, stores.budgets))
     return Litestar(
-        route_handlers=[
-            chat_route(pipeline, settings.server.max_body_bytes),
-            *model_routes(pipeline, routing),
-            healthz,
-            readyz,
-        ],
+        route_handlers=handlers,
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: _gateway_error,

@@ -28,3 +28,8 @@ def _window_limits(scope: Scope, owner_id: str, budgets: Budgets) -> list[Limit]
         for window in Window
         if (amount := getattr(budgets, window.value)) is not None
     ]
+
+
+def team_limits(team: Team) -> tuple[Limit, ...]:
+    """The team's own budget buckets (shared by all its keys)."""
+    return tuple(_window_limits("team", team.id, team.budgets))

@@ -233,6 +233,16 @@ class KeyService:
                 key = await self._store.get_key(DEMO_KEY_ID) or key
         return {**key_view(key, self._clock()), "secret": secret, "demo": True}
 
+    async def key_and_team(self, key_id: str) -> tuple[ApiKey, Team]:
+        """The stored records (for usage reports); 404 when either is missing."""
+        key = await self._store.get_key(key_id)
+        if key is None:
+            raise key_not_found(key_id)
+        return key, await self._team(key.team_id)
+
+    async def team(self, team_id: str) -> Team:
+        return await self._team(team_id)
+
     # -- helpers --------------------------------------------------------------------------
 
     async def _team(self, team_id: str) -> Team:

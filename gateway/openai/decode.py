@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 import msgspec
 
@@ -41,6 +42,8 @@ _TYPE_WORDS = {
     "null": "null",
 }
 
+T = TypeVar("T")
+
 MAX_STOP = 4
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY = 64
@@ -49,18 +52,23 @@ MAX_METADATA_VALUE = 512
 
 def decode_chat_request(body: bytes) -> ChatCompletionRequest:
     """Decode and validate a request body; raise ``InvalidRequestError`` on any problem."""
+    req = decode_json(body, _DECODER, "the Chat Completions parameters")
+    validate_request(req)
+    return req
+
+
+def decode_json(body: bytes, decoder: msgspec.json.Decoder[T], what: str) -> T:
+    """Decode a JSON body with ``decoder``; errors are 400s naming the field, never 422."""
     try:
-        req = _DECODER.decode(body)
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise _schema_error(str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise InvalidRequestError(
             "We could not parse the JSON body of your request. The body must be a JSON object "
-            "with the Chat Completions parameters.",
+            f"with {what}.",
             code="invalid_json",
         ) from exc
-    validate_request(req)
-    return req
 
 
 def _schema_error(text: str) -> InvalidRequestError:
