@@ -161,12 +161,12 @@ class ChatStream:
         translator = self.translator
         tail: bytes
         try:
+            # Read to the end of the body even after [DONE] (only the chunk terminator is
+            # left): a fully read response returns its connection to the pool.
             async for event_type, payload in self.upstream:
                 out = translator.feed(event_type, payload)
                 if out:
                     yield out
-                if translator.done:
-                    return
             tail = translator.finish()
         except GatewayError as exc:
             tail = translator.fail(exc)

@@ -6,7 +6,7 @@ import struct
 from typing import Any, Final, TypeAlias
 
 import msgspec
-from botocore.eventstream import EventStreamBuffer, ParserError
+from botocore.eventstream import EventStreamBuffer, EventStreamHeaderParser, ParserError
 
 from gateway.bedrock.errors import map_bedrock_error
 from gateway.errors import GatewayError, UpstreamError
@@ -63,6 +63,32 @@ def _exception_message(payload: bytes) -> str | None:
     return body.message if body.message is not None else body.Message
 
 
+class _CachingHeaderParser(EventStreamHeaderParser):  # type: ignore[misc]
+    """botocore's header parser, memoised: a stream repeats a handful of identical header
+    blocks (one per event type), and parsing them was the decoder's main cost."""
+
+    _MAX_ENTRIES = 256
+    # Shared by every stream: the parsed value is a pure function of the header bytes.
+    _cache: dict[bytes, dict[str, Any]] = {}  # noqa: RUF012
+
+    def parse(self, data: bytes) -> dict[str, Any]:
+        key = bytes(data)
+        headers = self._cache.get(key)
+        if headers is None:
+            headers = super().parse(data)
+            cache = _CachingHeaderParser._cache
+            if len(cache) >= self._MAX_ENTRIES:
+                cache.clear()
+            cache[key] = headers
+        return headers
+
+
+class _Buffer(EventStreamBuffer):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self._header_parser = _CachingHeaderParser()
+
+
 class EventStreamDecoder:
     """Turns arbitrarily split response bytes into stream items, in stream order.
 
@@ -74,7 +100,7 @@ class EventStreamDecoder:
     __slots__ = ("_buffer", "_failed", "_pending")
 
     def __init__(self) -> None:
-        self._buffer: Any = EventStreamBuffer()
+        self._buffer: Any = _Buffer()
         # Bytes fed but not yet consumed by a complete message (to detect truncation).
         self._pending = 0
         self._failed = False
