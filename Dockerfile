@@ -18,9 +18,9 @@ RUN groupadd --system --gid 10001 gateway \
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels bedrock-gateway \
  && rm -rf /wheels \
- && pip uninstall -y pip setuptools wheel || true
+ && pip uninstall -y pip setuptools wheel
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"]
+  CMD ["python", "-c", "import os,sys,urllib.request; port=os.environ.get('GATEWAY_PORT','8000'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2).status == 200 else 1)"]
 ENTRYPOINT ["gateway", "serve"]
