@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -21,6 +23,7 @@ from gateway.bedrock.client import BedrockApi, BedrockClient, BedrockSettings
 from gateway.composition import (
     build_authenticator,
     build_budget_gate,
+    build_policies,
     build_stores,
     seed_demo,
 )
@@ -66,6 +69,7 @@ def create_app(
     env = os.environ if environ is None else environ
     routing = settings.routing_table()
     stores = build_stores(settings, env)
+    policies = build_policies(settings, env)
     health = Health()
     client: BedrockApi = bedrock or BedrockClient.from_settings(bedrock_settings(settings))
     pipeline = ChatPipeline(
@@ -73,6 +77,7 @@ def create_app(
         authenticator=build_authenticator(settings, stores),
         bedrock=client,
         budgets=build_budget_gate(settings, stores),
+        policies=policies,
     )
 
     @asynccontextmanager
@@ -93,6 +98,10 @@ def create_app(
             pipeline.bedrock = demo_client
         if settings.demo:
             await seed_demo(stores)
+        if settings.policy_dir is not None:
+            # Reload policy files on SIGHUP; a bad file keeps the running set.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                policies.install_sighup(asyncio.get_running_loop())
         await pipeline.bedrock.start()
         health.ready = True
         try:

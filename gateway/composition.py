@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gateway.budgets.estimate import TokenEstimator
 from gateway.budgets.gate import BudgetGate
@@ -19,6 +20,11 @@ from gateway.keys.redis_store import RedisKeyStore
 from gateway.keys.service import KeyService
 from gateway.keys.static import ChainAuthenticator, StaticKeyAuthenticator
 from gateway.keys.store import KeyStore
+from gateway.policy.config import RedactionConfig
+from gateway.policy.files import PolicyLoadError
+from gateway.policy.model import Policy
+from gateway.policy.redactor import Redactor
+from gateway.policy.registry import DEFAULT, PolicyRegistry
 from gateway.settings import Settings, SettingsError
 
 
@@ -62,6 +68,30 @@ def build_stores(settings: Settings, environ: Mapping[str, str]) -> Stores:
         hasher = KeyHasher(secrets.token_bytes(32))
         return Stores(memory_keys, memory_budgets, hasher, [memory_keys.close])
     return Stores(None, None, None)
+
+
+def build_policies(settings: Settings, environ: Mapping[str, str]) -> PolicyRegistry:
+    """Policies from GATEWAY_POLICY_DIR, else the built-in secure default (mask everything)."""
+    secret = environ.get("GATEWAY_PII_HASH_SECRET")
+    hash_key = secret.encode() if secret else None
+    if settings.policy_dir is None:
+        config = RedactionConfig(hash_key=hash_key)
+        default = Policy(
+            name=DEFAULT,
+            description="built-in: mask every pattern-decidable PII type in and out",
+            redaction=config,
+            redactor=Redactor(config),
+            redact_input=True,
+            redact_output=True,
+            guardrail=None,
+            budget_shrink=False,
+            source=None,
+        )
+        return PolicyRegistry(Path("."), {DEFAULT: default}, hash_key=hash_key)
+    try:
+        return PolicyRegistry.load(Path(settings.policy_dir), hash_key=hash_key)
+    except (PolicyLoadError, OSError) as exc:
+        raise SettingsError(f"policies in {settings.policy_dir}: {exc}") from None
 
 
 def build_authenticator(settings: Settings, stores: Stores) -> Authenticator:

@@ -1,7 +1,7 @@
 """The chat request pipeline: one ordered set of stages shared by plain and streaming requests.
 
-    authenticate → decode → authorise → translate → reserve budget → call Bedrock
-    → translate back → settle budget → record
+    authenticate → decode → authorise → translate → redact → reserve budget
+    → call Bedrock → filter output → translate back → settle budget → record
 
 Plain and streaming requests share ``prepare``; ``complete`` and ``ChatStream`` finish them.
 The budget is settled on every path: success, upstream error, mid-stream error and client
@@ -14,10 +14,11 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from gateway.bedrock.client import BedrockApi, ConverseEvents
-from gateway.bedrock.stream import ChunkTranslator
+from gateway.bedrock.stream import ChunkTranslator, TextFilter
 from gateway.bedrock.translate import ConverseCall, encode_completion, from_converse, to_converse
 from gateway.budgets.gate import Admission, BudgetGate
 from gateway.errors import GatewayError
@@ -25,6 +26,10 @@ from gateway.keys.authenticator import ensure_model_allowed
 from gateway.keys.principal import Authenticator, Principal
 from gateway.openai.decode import decode_chat_request
 from gateway.openai.types import ChatCompletionRequest
+from gateway.policy.apply import Findings, redact_request, redact_response
+from gateway.policy.errors import PiiBlockedError
+from gateway.policy.model import Policy
+from gateway.policy.pseudonym import PseudonymState
 from gateway.routing import Route, RoutingTable
 
 log = logging.getLogger("gateway.pipeline")
@@ -42,6 +47,11 @@ class ChatContext:
     completion_id: str
     created: int
     admission: Admission
+    policy: Policy | None = None
+    # Per-request placeholder map: pseudonymised values are restored only in this answer.
+    pseudonyms: PseudonymState | None = None
+    redactions_in: Findings | None = None
+    redactions_out: Findings | None = None
 
 
 def new_completion_id() -> str:
@@ -56,12 +66,14 @@ class ChatPipeline:
         authenticator: Authenticator,
         bedrock: BedrockApi,
         budgets: BudgetGate | None = None,
+        policies: PolicyLookup | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._routing = routing
         self._auth = authenticator
         self.bedrock = bedrock
         self.budgets = budgets
+        self.policies = policies
         self._clock = clock
 
     async def authenticate(self, api_key: str | None) -> Principal:
@@ -73,9 +85,16 @@ class ChatPipeline:
         route = self._routing.resolve(request.model)
         ensure_model_allowed(principal, route.name)
         call = to_converse(request, route)
+        policy = None if self.policies is None else self.policies.get(principal.policy)
+        pseudonyms = PseudonymState()
+        redactions_in = None
+        if policy is not None and policy.redact_input:
+            redacted, redactions_in = redact_request(call.body, policy.redactor, pseudonyms)
+            call = replace(call, body=redacted)
         admission = Admission()
         if self.budgets is not None:
-            admission, call = await self.budgets.admit(principal, call)
+            shrink = policy is not None and policy.budget_shrink
+            admission, call = await self.budgets.admit(principal, call, allow_shrink=shrink)
         return ChatContext(
             request_id=request_id,
             principal=principal,
@@ -85,6 +104,9 @@ class ChatPipeline:
             completion_id=new_completion_id(),
             created=int(self._clock()),
             admission=admission,
+            policy=policy,
+            pseudonyms=pseudonyms,
+            redactions_in=redactions_in,
         )
 
     async def complete(self, ctx: ChatContext) -> bytes:
@@ -94,10 +116,15 @@ class ChatPipeline:
             # Bedrock bills nothing for a failed call: release the whole hold.
             await self.settle(ctx, 0)
             raise
-        usage = result.response.get("usage") or {}
-        await self.settle(ctx, total_tokens(usage))
+        response = result.response
+        await self.settle(ctx, total_tokens(response.get("usage") or {}))
+        policy = ctx.policy
+        if policy is not None and policy.redact_output and ctx.pseudonyms is not None:
+            response, ctx.redactions_out = redact_response(
+                response, policy.redactor, ctx.pseudonyms
+            )
         completion = from_converse(
-            result.response,
+            response,
             model=ctx.request.model,
             completion_id=ctx.completion_id,
             created=ctx.created,
@@ -116,6 +143,7 @@ class ChatPipeline:
             created=ctx.created,
             model=ctx.request.model,
             include_usage=ctx.call.include_usage,
+            filters=_output_filters(ctx),
         )
         return ChatStream(upstream, translator, ctx, self)
 
@@ -130,6 +158,19 @@ class ChatPipeline:
         if self.budgets is None:
             return 0
         return ctx.admission.prompt_estimate + self.budgets.estimate_output(translator.output_chars)
+
+
+class PolicyLookup(Protocol):
+    def get(self, name: str | None) -> Policy: ...
+
+
+def _output_filters(ctx: ChatContext) -> Callable[[], TextFilter] | None:
+    """Streaming redaction/restore for this answer, one filter per content stream."""
+    policy, state = ctx.policy, ctx.pseudonyms
+    if policy is None or not policy.redact_output or state is None:
+        return None
+    redactor = policy.redactor
+    return lambda: redactor.output_filter(state)
 
 
 def total_tokens(usage: dict[str, object]) -> int:
@@ -168,8 +209,10 @@ class ChatStream:
                 if out:
                     yield out
             tail = translator.finish()
-        except GatewayError as exc:
+        except PiiBlockedError as exc:
             tail = translator.fail(exc)
+        except GatewayError as exc:
+            tail = translator.fail(exc, flush=True)
         except Exception:
             # A bug must still end the stream the way the SDK understands: an error event.
             log.exception("stream failed", extra={"request_id": self.ctx.request_id})

@@ -83,6 +83,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     models: tuple[ModelConfig, ...] = ()
     include_default_models: bool = True
     passthrough_models: tuple[str, ...] = ()
+    # Directory of policy files (default.yaml, …). Unset: the built-in default policy,
+    # which masks every pattern-decidable PII type in prompts and answers.
+    policy_dir: str | None = None
     demo: bool = False
 
     def routing_table(self) -> RoutingTable:
@@ -149,6 +152,7 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "GATEWAY_PASSTHROUGH_MODELS": (("passthrough_models",), _csv),
     "GATEWAY_INCLUDE_DEFAULT_MODELS": (("include_default_models",), _bool),
     "GATEWAY_DEMO": (("demo",), _bool),
+    "GATEWAY_POLICY_DIR": (("policy_dir",), str),
     "GATEWAY_BEDROCK_CONNECT_TIMEOUT": (("bedrock", "connect_timeout_s"), float),
     "GATEWAY_BEDROCK_FIRST_BYTE_TIMEOUT": (("bedrock", "first_byte_timeout_s"), float),
     "GATEWAY_BEDROCK_STREAM_FIRST_BYTE_TIMEOUT": (

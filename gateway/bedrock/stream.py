@@ -8,7 +8,8 @@ JSON-encoded.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -59,6 +60,14 @@ class _Metadata(msgspec.Struct):
     usage: dict[str, Any] | None = None
 
 
+class TextFilter(Protocol):
+    """Rewrites streamed text (PII redaction, placeholder restore) with bounded hold-back."""
+
+    def feed(self, chunk: str) -> str: ...
+
+    def flush(self) -> str: ...
+
+
 _ENCODE: Final = msgspec.json.Encoder().encode
 _DECODE_DELTA: Final = msgspec.json.Decoder(_BlockDelta).decode
 _DECODE_START: Final = msgspec.json.Decoder(_BlockStart).decode
@@ -78,6 +87,9 @@ class ChunkTranslator:
 
     __slots__ = (
         "_completion_id",
+        "_content_filter",
+        "_filters",
+        "_tool_filters",
         "_finish_head",
         "_finish_tail",
         "_head",
@@ -103,7 +115,13 @@ class ChunkTranslator:
     )
 
     def __init__(
-        self, *, completion_id: str, created: int, model: str, include_usage: bool
+        self,
+        *,
+        completion_id: str,
+        created: int,
+        model: str,
+        include_usage: bool,
+        filters: Callable[[], TextFilter] | None = None,
     ) -> None:
         common = (
             b'data: {"id":'
@@ -130,6 +148,10 @@ class ChunkTranslator:
         # contentBlockIndex -> chunk prefix for that tool's argument fragments; the
         # OpenAI tool index is the order of insertion, never contentBlockIndex.
         self._tool_heads: dict[int, bytes] = {}
+        # One filter for the content and one per tool call's arguments, made on demand.
+        self._filters = filters
+        self._content_filter: TextFilter | None = None
+        self._tool_filters: dict[int, TextFilter] = {}
         self._role_sent = False
         self._stopped = False
         self._metadata_seen = False
@@ -172,13 +194,23 @@ class ChunkTranslator:
         # contentBlockStop and event types newer than this code carry nothing for the client.
         return b""
 
-    def fail(self, error: GatewayError) -> bytes:
-        """In-band error event then [DONE]; nothing if [DONE] was already written."""
+    def fail(self, error: GatewayError, *, flush: bool = False) -> bytes:
+        """In-band error event then [DONE]; nothing if [DONE] was already written.
+
+        ``flush`` first releases (fully filtered) text the output filters still hold, so the
+        client keeps everything generated before an upstream failure.
+        """
         if self.done:
             return b""
+        held = b""
+        if flush and not self._stopped:
+            try:
+                held = self._flush_filters()
+            except GatewayError:
+                held = b""
         self.done = True
         self.error = error
-        return error_event(error) + DONE
+        return held + error_event(error) + DONE
 
     def finish(self) -> bytes:
         """At the normal end of the upstream body: write whatever is still owed."""
@@ -206,6 +238,10 @@ class ChunkTranslator:
             return b""
         text = delta.text
         if text is not None:
+            if self._filters is not None:
+                if self._content_filter is None:
+                    self._content_filter = self._filters()
+                text = self._content_filter.feed(text)
             if not text:
                 return b""
             self.output_chars += len(text)
@@ -221,11 +257,17 @@ class ChunkTranslator:
             # contentBlockStart went missing: open the call with what we have.
             opened = self._open_tool(event.contentBlockIndex, None, None)
             head = self._tool_heads[event.contentBlockIndex]
-        if not tool.input:
+        fragment = tool.input
+        if self._filters is not None and fragment:
+            tool_filter = self._tool_filters.get(event.contentBlockIndex)
+            if tool_filter is None:
+                tool_filter = self._tool_filters[event.contentBlockIndex] = self._filters()
+            fragment = tool_filter.feed(fragment)
+        if not fragment:
             return opened
-        self.output_chars += len(tool.input)
+        self.output_chars += len(fragment)
         self.content_deltas += 1
-        return opened + head + _ENCODE(tool.input) + self._tool_tail
+        return opened + head + _ENCODE(fragment) + self._tool_tail
 
     def _on_start(self, event: _BlockStart) -> bytes:
         start = event.start
@@ -263,9 +305,25 @@ class ChunkTranslator:
                 )
             )
         self.finish_reason = reason
-        chunk = self._role() + self._finish_head + _ENCODE(reason) + self._finish_tail
+        chunk = self._role() + self._flush_filters()
+        chunk += self._finish_head + _ENCODE(reason) + self._finish_tail
         # Metadata normally follows messageStop; if it came first, close now.
         return chunk + self._close() if self._metadata_seen else chunk
+
+    def _flush_filters(self) -> bytes:
+        """Release what the filters still hold, before the finish chunk."""
+        out = b""
+        if self._content_filter is not None:
+            text = self._content_filter.flush()
+            if text:
+                self.output_chars += len(text)
+                out += self._text_head + _ENCODE(text) + self._text_tail
+        for block, tool_filter in self._tool_filters.items():
+            fragment = tool_filter.flush()
+            if fragment:
+                self.output_chars += len(fragment)
+                out += self._tool_heads[block] + _ENCODE(fragment) + self._tool_tail
+        return out
 
     def _on_metadata(self, payload: bytes) -> bytes:
         if not self._record_metadata(payload):
