@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, emulator, teams, keys."""
+"""The ``gateway`` command: serve, emulator, teams, keys, policies."""
 
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=int, default=8001)
 
     from gateway.keys.cli_args import add_commands
+    from gateway.policy.cli import add_commands as add_policy_commands
 
     add_commands(sub)
+    add_policy_commands(sub)
     return parser
 
 
@@ -82,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run(args.host, args.port)
         return 0
+    if args.command == "policies":
+        from gateway.policy.cli import run as run_policies
+
+        return run_policies(args)
     if args.command in ("teams", "keys"):
         from gateway.keys.cli import run as run_admin
 
