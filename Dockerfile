@@ -12,13 +12,15 @@ FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     GATEWAY_HOST=0.0.0.0 \
-    GATEWAY_PORT=8000
+    GATEWAY_PORT=8000 \
+    GATEWAY_POLICY_DIR=/etc/gateway/policies
 RUN groupadd --system --gid 10001 gateway \
  && useradd --system --uid 10001 --gid gateway --no-create-home --shell /usr/sbin/nologin gateway
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels bedrock-gateway \
  && rm -rf /wheels \
  && pip uninstall -y pip setuptools wheel
+COPY policies /etc/gateway/policies
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

@@ -1,10 +1,13 @@
-"""The metric families the gateway exports: names, help, label names, buckets, gauge modes."""
+"""The metric families the gateway exports (names, help, labels, buckets, gauge modes) and the
+cached label children the hot path increments."""
 
 from __future__ import annotations
 
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gateway.metrics_labels import OPERATIONS, STATUS_CLASSES, STREAM_VALUES
 
 # 1 ms … 120 s: a cached reply on loopback up to the longest stream a client waits for.
 DURATION_BUCKETS: Final = (
@@ -56,7 +59,7 @@ class Families:
         )
         self.upstream = Histogram(
             "gateway_upstream_duration_seconds",
-            "Duration of each Bedrock call attempt, by model and operation.",
+            "Duration of Bedrock calls (retries included; streams to their last event).",
             ("model", "operation"),
             buckets=DURATION_BUCKETS,
             registry=r,
@@ -137,3 +140,35 @@ class Families:
             multiprocess_mode="max",
             registry=r,
         )
+
+
+class ModelSeries:
+    """Children of the families labelled by model alone, made once per model label."""
+
+    __slots__ = ("duration", "retries", "ttft", "upstream")
+
+    def __init__(self, f: Families, model: str) -> None:
+        # Indexed by the stream flag: [False] / [True].
+        self.duration = tuple(f.duration.labels(model, stream) for stream in STREAM_VALUES)
+        self.ttft = f.ttft.labels(model)
+        self.upstream = {op: f.upstream.labels(model, op) for op in OPERATIONS}
+        self.retries = f.retries.labels(model)
+
+
+class PairSeries:
+    """Children labelled by (model, team). All are created at once, at zero, so that rate()
+    and increase() see the first request of a new team instead of a series born at 1."""
+
+    __slots__ = ("cache_read", "cache_write", "input", "output", "requests")
+
+    def __init__(self, f: Families, model: str, team: str) -> None:
+        # Indexed by 3 * stream flag + status class index: a tuple lookup, no string keys.
+        self.requests = tuple(
+            f.requests.labels(model, team, stream, cls)
+            for stream in STREAM_VALUES
+            for cls in STATUS_CLASSES
+        )
+        self.input = f.tokens.labels(model, team, "input")
+        self.output = f.tokens.labels(model, team, "output")
+        self.cache_read = f.tokens.labels(model, team, "cache_read")
+        self.cache_write = f.tokens.labels(model, team, "cache_write")

@@ -14,6 +14,7 @@ from typing import Final
 OTHER: Final = "other"
 
 STATUS_CLASSES: Final = ("2xx", "4xx", "5xx")
+# In this order: the hot path indexes tuples of children by the stream flag (False=0, True=1).
 STREAM_VALUES: Final = ("false", "true")
 TOKEN_KINDS: Final = ("input", "output", "cache_read", "cache_write")
 OPERATIONS: Final = ("converse", "converse_stream", "apply_guardrail")

@@ -46,25 +46,3 @@ def multiprocess_dir(environ: Mapping[str, str] | None = None) -> str | None:
     """The directory worker processes write to, or None in single-process mode."""
     env = os.environ if environ is None else environ
     return env.get(MULTIPROC_ENV) or None
-
-
-def live_gauge_pids(path: str) -> set[int]:
-    """Process ids that own ``live*`` gauge files (in-flight requests, active streams)."""
-    pids: set[int] = set()
-    for file in Path(path).glob("gauge_live*_*.db"):
-        tail = file.stem.rsplit("_", 1)[-1]
-        if tail.isdigit():
-            pids.add(int(tail))
-    return pids
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` names a running process on this host (signal 0 probes, sends nothing)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        # It exists but belongs to someone else: alive for our purposes.
-        return True
-    return True

@@ -8,6 +8,7 @@ and ``POST /guardrail/{id}/version/{v}/apply``. Per-request behaviour comes from
 
 Modules: ``server`` (start/run) → ``protocol`` (HTTP/1.1 on asyncio + httptools) →
 ``app`` (routing) → ``converse`` / ``handlers`` / ``control`` → ``behaviour`` (pure reply
-planning, with ``directives``, ``toolinput``, ``guardrail``, ``validation``) → ``wire`` /
-``stream`` / ``responses`` / ``eventstream`` (bytes out); ``state`` and ``pacer`` are shared.
+planning, with ``directives``, ``toolinput``, ``guardrail`` + ``guardrail_pii``,
+``validation``) → ``wire`` / ``stream`` / ``responses`` / ``eventstream`` (bytes out);
+``state`` and ``pacer`` are shared.
 """

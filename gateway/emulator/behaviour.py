@@ -200,7 +200,9 @@ def plan(
     guarded = request.guardrailConfig is not None and policy.active
     if guarded:
         verdict = policy.evaluate("INPUT", guarded_texts(request, has_directives))
-        if verdict.intervened:
+        # Only a block changes the reply: the emulated model never echoes its prompt, so
+        # anonymising the input would leave nothing visible.
+        if verdict.blocked:
             parts = pieces(tokenise(policy.blocked_input_message))
             reason = knobs.stop_reason or "guardrail_intervened"
             return Plan(parts, None, reason, input_tokens, len(parts), verdict)
@@ -232,8 +234,14 @@ def plan(
     if guarded:
         text = "".join(parts)
         verdict = policy.evaluate("OUTPUT", (text,))
-        if verdict.intervened:
+        if verdict.blocked:
             blocked = pieces(tokenise(policy.blocked_output_message))
             reason = knobs.stop_reason or "guardrail_intervened"
             return Plan(blocked, None, reason, input_tokens, len(blocked), verdict, text)
+        if verdict.masked is not None:
+            # Anonymised, not blocked: the reply goes out with {TYPE} placeholders and keeps
+            # the model's own stop reason.
+            masked = pieces(tokenise(verdict.masked[0]))
+            reason = knobs.stop_reason or reason
+            return Plan(masked, None, reason, input_tokens, len(masked), verdict, text)
     return Plan(parts, None, knobs.stop_reason or reason, input_tokens, len(parts))

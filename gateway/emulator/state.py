@@ -11,6 +11,7 @@ import msgspec
 
 from gateway.emulator.directives import NonNegFloat, TokenCount
 from gateway.emulator.guardrail import GuardrailPolicy
+from gateway.emulator.guardrail_pii import PiiSetting, PiiType
 
 LOG_SIZE = 1000
 DEFAULT_TOKENS = 32
@@ -20,6 +21,8 @@ class GuardrailUpdate(msgspec.Struct, forbid_unknown_fields=True):
     blocked_words: list[str] | None = None
     blocked_input_message: str | None = None
     blocked_output_message: str | None = None
+    # Entity type -> ANONYMIZE | BLOCK; replaces the previous map ({} switches PII off).
+    pii: dict[PiiType, PiiSetting] | None = None
 
 
 class ConfigUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,6 +53,7 @@ class Settings:
                 tuple(g.blocked_words) if g.blocked_words is not None else policy.blocked_words,
                 g.blocked_input_message or policy.blocked_input_message,
                 g.blocked_output_message or policy.blocked_output_message,
+                tuple(sorted(g.pii.items())) if g.pii is not None else policy.pii,
             )
         return Settings(
             tokens=self.tokens if update.tokens is None else update.tokens,
@@ -71,6 +75,7 @@ class Settings:
                 "blocked_words": list(self.guardrail.blocked_words),
                 "blocked_input_message": self.guardrail.blocked_input_message,
                 "blocked_output_message": self.guardrail.blocked_output_message,
+                "pii": dict(self.guardrail.pii),
             },
         }
 
