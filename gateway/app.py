@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -28,12 +30,16 @@ from gateway.composition import (
     seed_demo,
 )
 from gateway.errors import (
+    AuthenticationError,
     GatewayError,
     InvalidRequestError,
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
 )
+from gateway.logs import configure_logging
+from gateway.metrics import Metrics
+from gateway.observe import Recorder
 from gateway.pipeline import ChatPipeline
 from gateway.settings import Settings, load_settings
 
@@ -126,8 +132,25 @@ def create_app(
             return Response({"status": "ready"})
         return Response({"status": "starting"}, status_code=503)
 
+    metrics = Metrics([r.name for r in routing.routes()], team_cap=settings.server.metrics_team_cap)
+    recorder = Recorder(metrics)
+    metrics_token = env.get("GATEWAY_METRICS_TOKEN")
+    expected_token = hashlib.sha256(metrics_token.encode()).digest() if metrics_token else None
+
+    @get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
+        if expected_token is not None:
+            _, _, given = request.headers.get("authorization", "").partition(" ")
+            digest = hashlib.sha256(given.strip().encode()).digest()
+            if not hmac.compare_digest(digest, expected_token):
+                raise AuthenticationError("Invalid metrics token.", code="invalid_metrics_token")
+        # Rendering reads every worker's files in multiprocess mode: keep it off the loop.
+        body, content_type = await asyncio.to_thread(metrics.render)
+        return Response(body, media_type=content_type)
+
     handlers: list[Any] = [
-        chat_route(pipeline, settings.server.max_body_bytes),
+        chat_route(pipeline, recorder, settings.server.max_body_bytes),
+        metrics_endpoint,
         *model_routes(pipeline, routing),
         healthz,
         readyz,
@@ -152,7 +175,9 @@ def create_app(
 
 def app_from_env() -> Litestar:
     """Factory for ASGI servers (``gateway.app:app_from_env``): settings from the environment."""
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.server.log_level, json=settings.server.log_json)
+    return create_app(settings)
 
 
 def _gateway_error(_: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:

@@ -60,6 +60,10 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
+    from gateway.metrics_multiproc import prepare_multiprocess_dir
+
+    # Before any worker imports prometheus_client: several workers share one metrics dir.
+    export_to_environ(prepare_multiprocess_dir(settings.server.workers))
     base = f"http://{settings.server.host}:{settings.server.port}/v1"
     if settings.demo:
         print(

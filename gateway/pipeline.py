@@ -14,8 +14,8 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from gateway.bedrock.client import BedrockApi, ConverseEvents
 from gateway.bedrock.stream import ChunkTranslator, TextFilter
@@ -52,6 +52,16 @@ class ChatContext:
     pseudonyms: PseudonymState | None = None
     redactions_in: Findings | None = None
     redactions_out: Findings | None = None
+    # Filled in as the request runs, for the record stage (metrics, access log).
+    started: float = 0.0
+    upstream_s: float = 0.0
+    upstream_started: float = 0.0
+    ttft_s: float | None = None
+    retries: int = 0
+    usage: dict[str, Any] | None = None
+    upstream_error: str | None = None
+    guardrail_action: str | None = None
+    guardrail_events: list[tuple[str, str]] = field(default_factory=list)
 
 
 def new_completion_id() -> str:
@@ -79,7 +89,9 @@ class ChatPipeline:
     async def authenticate(self, api_key: str | None) -> Principal:
         return await self._auth.authenticate(api_key)
 
-    async def prepare(self, *, principal: Principal, body: bytes, request_id: str) -> ChatContext:
+    async def prepare(
+        self, *, principal: Principal, body: bytes, request_id: str, started: float = 0.0
+    ) -> ChatContext:
         """Decode, authorise and translate; every failure here is a clean HTTP error."""
         request = decode_chat_request(body)
         route = self._routing.resolve(request.model)
@@ -107,16 +119,24 @@ class ChatPipeline:
             policy=policy,
             pseudonyms=pseudonyms,
             redactions_in=redactions_in,
+            started=started or time.perf_counter(),
         )
 
     async def complete(self, ctx: ChatContext) -> bytes:
+        began = time.perf_counter()
         try:
             result = await self.bedrock.converse(ctx.call.model_id, ctx.call.body)
-        except BaseException:
+        except BaseException as exc:
+            ctx.upstream_s = time.perf_counter() - began
+            if isinstance(exc, GatewayError):
+                ctx.upstream_error = exc.code
             # Bedrock bills nothing for a failed call: release the whole hold.
             await self.settle(ctx, 0)
             raise
+        ctx.upstream_s = time.perf_counter() - began
+        ctx.retries = result.retries
         response = result.response
+        ctx.usage = response.get("usage")
         await self.settle(ctx, total_tokens(response.get("usage") or {}))
         policy = ctx.policy
         if policy is not None and policy.redact_output and ctx.pseudonyms is not None:
@@ -133,11 +153,17 @@ class ChatPipeline:
 
     async def open_stream(self, ctx: ChatContext) -> ChatStream:
         """Open the upstream stream; errors before its first byte are ordinary HTTP errors."""
+        began = time.perf_counter()
         try:
             upstream = await self.bedrock.converse_stream(ctx.call.model_id, ctx.call.body)
-        except BaseException:
+        except BaseException as exc:
+            ctx.upstream_s = time.perf_counter() - began
+            if isinstance(exc, GatewayError):
+                ctx.upstream_error = exc.code
             await self.settle(ctx, 0)
             raise
+        ctx.upstream_started = began  # a stream's upstream time runs to its last event
+        ctx.retries = upstream.retries
         translator = ChunkTranslator(
             completion_id=ctx.completion_id,
             created=ctx.created,
@@ -200,6 +226,7 @@ class ChatStream:
 
     async def events(self) -> AsyncIterator[bytes]:
         translator = self.translator
+        ctx = self.ctx
         tail: bytes
         try:
             # Read to the end of the body even after [DONE] (only the chunk terminator is
@@ -207,11 +234,14 @@ class ChatStream:
             async for event_type, payload in self.upstream:
                 out = translator.feed(event_type, payload)
                 if out:
+                    if ctx.ttft_s is None and translator.first_token:
+                        ctx.ttft_s = time.perf_counter() - ctx.started
                     yield out
             tail = translator.finish()
         except PiiBlockedError as exc:
             tail = translator.fail(exc)
         except GatewayError as exc:
+            ctx.upstream_error = exc.code
             tail = translator.fail(exc, flush=True)
         except Exception:
             # A bug must still end the stream the way the SDK understands: an error event.
@@ -223,6 +253,10 @@ class ChatStream:
     async def aclose(self) -> None:
         """Close upstream at once, then settle with what was used (idempotent)."""
         await self.upstream.aclose()
+        ctx = self.ctx
+        if ctx.usage is None:
+            ctx.usage = self.translator.usage
+            ctx.upstream_s = time.perf_counter() - ctx.upstream_started
         await self._pipeline.settle(
             self.ctx, self._pipeline.stream_usage(self.ctx, self.translator)
         )

@@ -38,7 +38,8 @@ def serve(settings: Settings, *, server: str = "uvicorn") -> None:
         loop="uvloop",
         http="httptools",
         lifespan="on",
-        access_log=False,
+        access_log=False,  # the gateway writes its own structured access line
+        log_config=None,  # uvicorn's loggers go through the gateway's JSON handler
         log_level=s.log_level,
         # Streams may idle between tokens; keep-alive matches typical load-balancer idle timeouts.
         timeout_keep_alive=75,

@@ -37,6 +37,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     workers: int = 1
     max_body_bytes: int = 20 * 1024 * 1024
     log_level: str = "info"
+    # One JSON object per log line (production); false gives plain text for terminals.
+    log_json: bool = True
+    # Teams get their own metric labels up to this many per process; the rest are "other".
+    metrics_team_cap: int = 100
 
 
 class BedrockConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -140,6 +144,8 @@ _ENV: dict[str, tuple[tuple[str, ...], Callable[[str], Any]]] = {
     "GATEWAY_WORKERS": (("server", "workers"), int),
     "GATEWAY_MAX_BODY_BYTES": (("server", "max_body_bytes"), int),
     "GATEWAY_LOG_LEVEL": (("server", "log_level"), str),
+    "GATEWAY_LOG_JSON": (("server", "log_json"), _bool),
+    "GATEWAY_METRICS_TEAM_CAP": (("server", "metrics_team_cap"), int),
     "GATEWAY_API_KEYS": (("auth", "api_keys"), _csv),
     "GATEWAY_KEY_CACHE_TTL": (("auth", "key_cache_ttl_s"), float),
     "GATEWAY_KEY_NAMESPACE": (("auth", "key_namespace"), str),

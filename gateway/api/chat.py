@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import secrets
+import time
 from typing import Any
 
 from litestar import asgi
@@ -14,6 +16,8 @@ from litestar.types import Receive, Scope, Send
 
 from gateway.api.responses import internal_error, read_body, send_error, send_json
 from gateway.errors import GatewayError, MethodNotAllowedError
+from gateway.logs import request_id_var
+from gateway.observe import Outcome, Recorder
 from gateway.pipeline import ChatPipeline, ChatStream
 
 log = logging.getLogger("gateway.api")
@@ -53,22 +57,45 @@ class RequestHeaders:
         return token.strip().decode("latin-1") or None
 
 
-def chat_route(pipeline: ChatPipeline, max_body_bytes: int) -> ASGIRouteHandler:
+def chat_route(pipeline: ChatPipeline, recorder: Recorder, max_body_bytes: int) -> ASGIRouteHandler:
+    metrics = recorder.metrics
+
     @asgi("/v1/chat/completions", copy_scope=False)
     async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         request = RequestHeaders(scope)
-        request_id = request.request_id or secrets.token_hex(12).encode()
+        request_id = request.request_id or _new_request_id()
         id_header = [(b"x-request-id", request_id)]
         if scope.get("method") != "POST":
             exc = MethodNotAllowedError("Only POST is supported on this endpoint.")
             await send_error(send, exc, [*id_header, (b"allow", b"POST")])
             return
+        outcome = Outcome(request_id.decode(), time.perf_counter(), stream=False)
+        request_id_var.set(outcome.request_id)
+        metrics.request_started()
         try:
-            principal = await pipeline.authenticate(request.bearer())
+            await _handle(outcome, request, receive, send, id_header)
+        finally:
+            metrics.request_finished()
+            recorder.finish(outcome)
+
+    async def _handle(
+        outcome: Outcome,
+        request: RequestHeaders,
+        receive: Receive,
+        send: Send,
+        id_header: list[tuple[bytes, bytes]],
+    ) -> None:
+        try:
+            outcome.principal = await pipeline.authenticate(request.bearer())
             body = await read_body(receive, request.content_length, max_body_bytes)
             ctx = await pipeline.prepare(
-                principal=principal, body=body, request_id=request_id.decode()
+                principal=outcome.principal,
+                body=body,
+                request_id=outcome.request_id,
+                started=outcome.started,
             )
+            outcome.ctx = ctx
+            outcome.stream = ctx.call.stream
             headers = [*id_header, *ctx.admission.headers]
             if not ctx.call.stream:
                 payload = await pipeline.complete(ctx)
@@ -76,15 +103,33 @@ def chat_route(pipeline: ChatPipeline, max_body_bytes: int) -> ASGIRouteHandler:
                 return
             stream = await pipeline.open_stream(ctx)
         except GatewayError as exc:
+            outcome.status, outcome.error_code = exc.status, exc.code
             await send_error(send, exc, id_header)
             return
         except Exception:
-            log.exception("chat request failed", extra={"request_id": request_id.decode()})
-            await send_error(send, internal_error(), id_header)
+            log.exception("chat request failed")
+            error = internal_error()
+            outcome.status, outcome.error_code = error.status, error.code
+            await send_error(send, error, id_header)
             return
-        await _send_stream(stream, receive, send, headers)
+        metrics.stream_started()
+        try:
+            await _send_stream(stream, receive, send, headers)
+        finally:
+            metrics.stream_finished()
+            if stream.translator.error is not None:
+                outcome.error_code = stream.translator.error.code
 
     return chat_completions
+
+
+# Request ids: a per-process random prefix and a counter (no syscall per request).
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_request_id() -> bytes:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}".encode()
 
 
 async def _send_stream(

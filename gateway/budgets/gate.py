@@ -31,6 +31,7 @@ class Admission:
     reservation: Reservation | None = None
     prompt_estimate: int = 0
     headers: Headers = field(default_factory=list)
+    buckets: tuple[BucketUsage, ...] = ()
     settled: bool = False
 
 
@@ -85,7 +86,7 @@ class BudgetGate:
         granted = result.granted_tokens
         if granted < request.tokens:
             call = _with_max_tokens(call, granted - prompt)
-        return Admission(result.reservation, prompt, headers), call
+        return Admission(result.reservation, prompt, headers, result.buckets), call
 
     async def settle(self, admission: Admission, used_tokens: int) -> None:
         """Count exact usage and release the hold; shielded from the caller's cancellation."""
