@@ -94,10 +94,18 @@ def cut_at_stop(parts: tuple[str, ...], stops: Sequence[str]) -> tuple[tuple[str
     return tuple(out), True
 
 
+def _guarded(block: ContentBlock) -> str | None:
+    """The text of a ``guardContent`` block: model input like any other text."""
+    guard = block.guardContent
+    return guard.text.text if guard is not None and guard.text is not None else None
+
+
 def _texts(blocks: Sequence[ContentBlock]) -> Iterator[str]:
     for block in blocks:
         if block.text is not None:
             yield block.text
+        elif (guarded := _guarded(block)) is not None:
+            yield guarded
         elif block.toolResult is not None:
             for item in block.toolResult.content:
                 text = item.get("text")
@@ -106,10 +114,12 @@ def _texts(blocks: Sequence[ContentBlock]) -> Iterator[str]:
 
 
 def prompt_texts(request: ConverseRequest) -> Iterator[str]:
-    """Every text the prompt holds: system, message and tool-result text blocks."""
+    """Every text the prompt holds: system, message, guardContent and tool-result texts."""
     for sys_block in request.system:
         if sys_block.text is not None:
             yield sys_block.text
+        elif sys_block.guardContent is not None and sys_block.guardContent.text is not None:
+            yield sys_block.guardContent.text.text
     for message in request.messages:
         yield from _texts(message.content)
 
@@ -137,9 +147,11 @@ def directive_texts(request: ConverseRequest) -> Iterator[str]:
             yield sys_block.text
     user = last_user(request)
     if user is not None:
+        # An inline guardrail's latest_user scope wraps the turn's text in guardContent.
         for block in user.content:
-            if block.text is not None:
-                yield block.text
+            text = block.text if block.text is not None else _guarded(block)
+            if text is not None:
+                yield text
 
 
 def guarded_texts(request: ConverseRequest, has_directives: bool) -> list[str]:
