@@ -1,7 +1,7 @@
 """The chat request pipeline: one ordered set of stages shared by plain and streaming requests.
 
-    authenticate → decode → authorise → translate → redact → reserve budget
-    → call Bedrock → filter output → translate back → settle budget → record
+    authenticate → decode → authorise → translate → redact → guard → reserve budget
+    → call Bedrock → guard and filter output → translate back → settle budget → record
 
 Plain and streaming requests share ``prepare``; ``complete`` and ``ChatStream`` finish them.
 The budget is settled on every path: success, upstream error, mid-stream error and client
@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import msgspec
+
 from gateway.bedrock.client import BedrockApi, ConverseEvents
 from gateway.bedrock.stream import ChunkTranslator, TextFilter
 from gateway.bedrock.translate import ConverseCall, encode_completion, from_converse, to_converse
@@ -28,7 +30,9 @@ from gateway.openai.decode import decode_chat_request
 from gateway.openai.types import ChatCompletionRequest
 from gateway.policy.apply import Findings, redact_request, redact_response
 from gateway.policy.errors import PiiBlockedError
-from gateway.policy.model import Policy
+from gateway.policy.guardrail import ContentFilterError, GuardrailGate, apply_inline
+from gateway.policy.guardrail_stream import OutputGuard
+from gateway.policy.model import GuardrailMode, GuardrailSettings, Policy
 from gateway.policy.pseudonym import PseudonymState
 from gateway.routing import Route, RoutingTable
 
@@ -103,6 +107,9 @@ class ChatPipeline:
         if policy is not None and policy.redact_input:
             redacted, redactions_in = redact_request(call.body, policy.redactor, pseudonyms)
             call = replace(call, body=redacted)
+        guard_events: list[tuple[str, str]] = []
+        if policy is not None and policy.guardrail is not None:
+            call = await self._guard_input(policy.guardrail, call, guard_events)
         admission = Admission()
         if self.budgets is not None:
             shrink = policy is not None and policy.budget_shrink
@@ -120,7 +127,22 @@ class ChatPipeline:
             pseudonyms=pseudonyms,
             redactions_in=redactions_in,
             started=started or time.perf_counter(),
+            guardrail_events=guard_events,
         )
+
+    async def _guard_input(
+        self, settings: GuardrailSettings, call: ConverseCall, events: list[tuple[str, str]]
+    ) -> ConverseCall:
+        if settings.mode is GuardrailMode.INLINE:
+            return apply_inline(settings, call)
+        try:
+            guarded = await GuardrailGate(self.bedrock).check_input(settings, call)
+        except ContentFilterError as exc:
+            events.append(("input", exc.assessment.action))
+            raise
+        if guarded.assessment.intervened:
+            events.append(("input", guarded.assessment.action))
+        return guarded.call
 
     async def complete(self, ctx: ChatContext) -> bytes:
         began = time.perf_counter()
@@ -139,6 +161,9 @@ class ChatPipeline:
         ctx.usage = response.get("usage")
         await self.settle(ctx, total_tokens(response.get("usage") or {}))
         policy = ctx.policy
+        guardrail = policy.guardrail if policy is not None else None
+        if guardrail is not None and guardrail.mode is GuardrailMode.APPLY:
+            response = await self._guard_output(ctx, guardrail, response)
         if policy is not None and policy.redact_output and ctx.pseudonyms is not None:
             response, ctx.redactions_out = redact_response(
                 response, policy.redactor, ctx.pseudonyms
@@ -171,7 +196,36 @@ class ChatPipeline:
             include_usage=ctx.call.include_usage,
             filters=_output_filters(ctx),
         )
-        return ChatStream(upstream, translator, ctx, self)
+        events: AsyncIterator[tuple[str, bytes]] = aiter(upstream)
+        guardrail = ctx.policy.guardrail if ctx.policy is not None else None
+        if guardrail is not None and guardrail.mode is GuardrailMode.APPLY:
+            guard = OutputGuard(GuardrailGate(self.bedrock), guardrail)
+            events = guarded_events(events, guard, ctx)
+        return ChatStream(upstream, translator, ctx, self, events)
+
+    async def _guard_output(
+        self, ctx: ChatContext, settings: GuardrailSettings, response: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Apply mode: check the answer; a block replaces it with the guardrail's text."""
+        message = (response.get("output") or {}).get("message") or {}
+        text = "".join(b.get("text", "") for b in message.get("content", ()))
+        if not text:
+            return response
+        verdict = await GuardrailGate(self.bedrock).check_output(settings, text)
+        if verdict.assessment.intervened:
+            ctx.guardrail_events.append(("output", verdict.assessment.action))
+            ctx.guardrail_action = verdict.assessment.action
+        if not verdict.assessment.intervened:
+            return response
+        content = [b for b in message.get("content", ()) if "text" not in b]
+        if verdict.blocked:
+            return {
+                **response,
+                "output": {"message": {**message, "content": [{"text": verdict.text}]}},
+                "stopReason": "guardrail_intervened",
+            }
+        content.insert(0, {"text": verdict.text})
+        return {**response, "output": {"message": {**message, "content": content}}}
 
     async def settle(self, ctx: ChatContext, used_tokens: int) -> None:
         if self.budgets is not None:
@@ -184,6 +238,48 @@ class ChatPipeline:
         if self.budgets is None:
             return 0
         return ctx.admission.prompt_estimate + self.budgets.estimate_output(translator.output_chars)
+
+
+_DELTA = msgspec.json.Decoder(dict[str, Any])
+_ENCODE = msgspec.json.Encoder().encode
+
+
+async def guarded_events(
+    events: AsyncIterator[tuple[str, bytes]], guard: OutputGuard, ctx: ChatContext
+) -> AsyncIterator[tuple[str, bytes]]:
+    """Apply-mode output guardrail on a stream: text is released only once checked; a block
+    ends the answer with the guardrail's text and a content_filter finish."""
+    index = 0
+    async for event_type, payload in events:
+        if event_type == "contentBlockDelta":
+            event = _DELTA.decode(payload)
+            text = (event.get("delta") or {}).get("text")
+            if isinstance(text, str):
+                index = event.get("contentBlockIndex", 0)
+                released = await guard.feed(text)
+                if guard.blocked_text is not None:
+                    break
+                if released:
+                    yield event_type, _text_delta(index, released)
+                continue
+        elif event_type == "messageStop":
+            rest = await guard.finish()
+            if guard.blocked_text is not None:
+                break
+            if rest:
+                yield "contentBlockDelta", _text_delta(index, rest)
+        yield event_type, payload
+    else:
+        return
+    # Blocked: the guardrail's message replaces the rest of the answer.
+    ctx.guardrail_action = guard.assessment.action
+    ctx.guardrail_events.append(("output", guard.assessment.action))
+    yield "contentBlockDelta", _text_delta(index, guard.blocked_text or "")
+    yield "messageStop", b'{"stopReason":"guardrail_intervened"}'
+
+
+def _text_delta(index: int, text: str) -> bytes:
+    return _ENCODE({"contentBlockIndex": index, "delta": {"text": text}})
 
 
 class PolicyLookup(Protocol):
@@ -218,7 +314,9 @@ class ChatStream:
         translator: ChunkTranslator,
         ctx: ChatContext,
         pipeline: ChatPipeline,
+        events: AsyncIterator[tuple[str, bytes]] | None = None,
     ) -> None:
+        self._events = events if events is not None else aiter(upstream)
         self.upstream = upstream
         self.translator = translator
         self.ctx = ctx
@@ -231,7 +329,7 @@ class ChatStream:
         try:
             # Read to the end of the body even after [DONE] (only the chunk terminator is
             # left): a fully read response returns its connection to the pool.
-            async for event_type, payload in self.upstream:
+            async for event_type, payload in self._events:
                 out = translator.feed(event_type, payload)
                 if out:
                     if ctx.ttft_s is None and translator.first_token:
