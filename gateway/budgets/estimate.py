@@ -48,7 +48,8 @@ class TokenEstimator:
         tool_config = body.get("toolConfig")
         if tool_config:
             texts.append(_json.encode(tool_config.get("tools", [])).decode())
-        counted = sum(len(tokens) for tokens in self._encoding.encode_ordinary_batch(texts))
+        # One joined encode: tiktoken's *_batch spins up a thread pool per call.
+        counted = len(self._encoding.encode_ordinary("\n".join(texts))) if texts else 0
         return math.ceil((counted + fixed) * self._factor)
 
     def text_tokens_from_chars(self, chars: int) -> int:

@@ -1,0 +1,1 @@
+"""Load and latency benchmarks: the emulator direct and the gateway in front of it."""
