@@ -61,6 +61,7 @@ class Cursor:
         "_base",
         "_carry",
         "_emitted",
+        "_fresh",
         "_mode",
         "_pending",
         "_plan",
@@ -70,10 +71,19 @@ class Cursor:
         "redactions",
     )
 
-    def __init__(self, plan: Plan, state: PseudonymState, mode: Mode) -> None:
+    def __init__(
+        self, plan: Plan, state: PseudonymState, mode: Mode, fresh: set[str] | None = None
+    ) -> None:
         self._plan = plan
         self._state = state
         self._mode = mode
+        # Placeholders the output stage issued for this answer's own (model-made) PII.
+        # They share the request's state with the client's, but are not the client's:
+        # restore leaves them literal (whole-text restore runs before any is issued, so a
+        # stream's restore stage, running behind the output stage, must not see them
+        # either) and output never treats their values as the client's. A streaming
+        # filter shares one set between its two stages.
+        self._fresh: set[str] = set() if fresh is None else fresh
         n = len(plan.detectors)
         self._pos = [0] * n
         self._carry = [0] * n
@@ -155,6 +165,8 @@ class Cursor:
         state = self._state
         if f.type == PLACEHOLDER:
             if self._mode == "restore":
+                if value in self._fresh:
+                    return value
                 return state.value(value) or value
             if self._mode == "output":
                 return value  # one we never issued: not ours to change
@@ -165,7 +177,12 @@ class Cursor:
                 return state.placeholder(entity_type, value)
             return value
         action = self._plan.actions[f.type]
-        if action is Action.PSEUDONYMIZE and self._mode == "output" and state.knows(f.type, value):
+        if (
+            action is Action.PSEUDONYMIZE
+            and self._mode == "output"
+            and state.knows(f.type, value)
+            and state.placeholder(f.type, value) not in self._fresh  # known: a lookup only
+        ):
             return value  # the client's own value, restored from its placeholder upstream
         if action is Action.BLOCK:
             blocked.add(f.type)
@@ -176,7 +193,10 @@ class Cursor:
             return "" if f.flags & CONTINUATION else f"[{f.type}]"
         self.redactions.append(Redaction(f.type, action, start, end))
         if action is Action.PSEUDONYMIZE:
-            return state.placeholder(f.type, value)
+            made = state.placeholder(f.type, value)
+            if self._mode == "output":
+                self._fresh.add(made)
+            return made
         if action is Action.HASH:
             key = self._plan.hash_key or b""
             digest = hmac.new(key, f"{f.type}\0{value}".encode(), hashlib.sha256).hexdigest()

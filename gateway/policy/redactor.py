@@ -97,10 +97,11 @@ class Redactor:
         """A streaming filter for one answer; ``restore=False`` redacts as for input."""
         if not restore:
             return OutputFilter(Cursor(self._plan, state, "input"))
+        fresh: set[str] = set()  # shared: the restore stage runs behind the output stage
         restorer = None
         if self._restore_plan is not None:
-            restorer = Cursor(self._restore_plan, state, "restore")
-        return OutputFilter(Cursor(self._plan, state, "output"), restorer)
+            restorer = Cursor(self._restore_plan, state, "restore", fresh)
+        return OutputFilter(Cursor(self._plan, state, "output", fresh), restorer)
 
 
 def _custom_detectors(config: RedactionConfig) -> list[Detector]:
