@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -37,6 +37,8 @@ from gateway.policy.pseudonym import PseudonymState
 from gateway.routing import Route, RoutingTable
 
 log = logging.getLogger("gateway.pipeline")
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -146,15 +148,7 @@ class ChatPipeline:
 
     async def complete(self, ctx: ChatContext) -> bytes:
         began = time.perf_counter()
-        try:
-            result = await self.bedrock.converse(ctx.call.model_id, ctx.call.body)
-        except BaseException as exc:
-            ctx.upstream_s = time.perf_counter() - began
-            if isinstance(exc, GatewayError):
-                ctx.upstream_error = exc.code
-            # Bedrock bills nothing for a failed call: release the whole hold.
-            await self.settle(ctx, 0)
-            raise
+        result = await self._upstream(ctx, self.bedrock.converse(ctx.call.model_id, ctx.call.body))
         ctx.upstream_s = time.perf_counter() - began
         ctx.retries = result.retries
         response = result.response
@@ -179,14 +173,8 @@ class ChatPipeline:
     async def open_stream(self, ctx: ChatContext) -> ChatStream:
         """Open the upstream stream; errors before its first byte are ordinary HTTP errors."""
         began = time.perf_counter()
-        try:
-            upstream = await self.bedrock.converse_stream(ctx.call.model_id, ctx.call.body)
-        except BaseException as exc:
-            ctx.upstream_s = time.perf_counter() - began
-            if isinstance(exc, GatewayError):
-                ctx.upstream_error = exc.code
-            await self.settle(ctx, 0)
-            raise
+        call = self.bedrock.converse_stream(ctx.call.model_id, ctx.call.body)
+        upstream = await self._upstream(ctx, call)
         ctx.upstream_started = began  # a stream's upstream time runs to its last event
         ctx.retries = upstream.retries
         translator = ChunkTranslator(
@@ -226,6 +214,19 @@ class ChatPipeline:
             }
         content.insert(0, {"text": verdict.text})
         return {**response, "output": {"message": {**message, "content": content}}}
+
+    async def _upstream(self, ctx: ChatContext, call: Awaitable[T]) -> T:
+        """Await a Bedrock call; on failure record it and release the whole hold (Bedrock
+        bills nothing for a failed call) before the error goes on."""
+        began = time.perf_counter()
+        try:
+            return await call
+        except BaseException as exc:
+            ctx.upstream_s = time.perf_counter() - began
+            if isinstance(exc, GatewayError):
+                ctx.upstream_error = exc.code
+            await self.settle(ctx, 0)
+            raise
 
     async def settle(self, ctx: ChatContext, used_tokens: int) -> None:
         if self.budgets is not None:
