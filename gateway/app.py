@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -106,8 +105,11 @@ def create_app(
             await seed_demo(stores)
         if settings.policy_dir is not None:
             # Reload policy files on SIGHUP; a bad file keeps the running set.
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            try:
                 policies.install_sighup(asyncio.get_running_loop())
+            except (NotImplementedError, RuntimeError, ValueError) as exc:
+                # No signal handlers here (not the main thread, or a loop without them).
+                log.warning("policy reload on SIGHUP unavailable: %s", type(exc).__name__)
         await pipeline.bedrock.start()
         health.ready = True
         try:

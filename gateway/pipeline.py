@@ -87,10 +87,21 @@ class ChatPipeline:
     ) -> None:
         self._routing = routing
         self._auth = authenticator
-        self.bedrock = bedrock
+        self._bedrock = bedrock
+        # Built once; rebuilt only if the client is swapped (demo mode, before serving).
+        self._guardrails = GuardrailGate(bedrock)
         self.budgets = budgets
         self.policies = policies
         self._clock = clock
+
+    @property
+    def bedrock(self) -> BedrockApi:
+        return self._bedrock
+
+    @bedrock.setter
+    def bedrock(self, client: BedrockApi) -> None:
+        self._bedrock = client
+        self._guardrails = GuardrailGate(client)
 
     async def authenticate(self, api_key: str | None) -> Principal:
         return await self._auth.authenticate(api_key)
@@ -138,7 +149,7 @@ class ChatPipeline:
         if settings.mode is GuardrailMode.INLINE:
             return apply_inline(settings, call)
         try:
-            guarded = await GuardrailGate(self.bedrock).check_input(settings, call)
+            guarded = await self._guardrails.check_input(settings, call)
         except ContentFilterError as exc:
             events.append(("input", exc.assessment.action))
             raise
@@ -187,7 +198,7 @@ class ChatPipeline:
         events: AsyncIterator[tuple[str, bytes]] = aiter(upstream)
         guardrail = ctx.policy.guardrail if ctx.policy is not None else None
         if guardrail is not None and guardrail.mode is GuardrailMode.APPLY:
-            guard = OutputGuard(GuardrailGate(self.bedrock), guardrail)
+            guard = OutputGuard(self._guardrails, guardrail)
             events = guarded_events(events, guard, ctx)
         return ChatStream(upstream, translator, ctx, self, events)
 
@@ -199,7 +210,7 @@ class ChatPipeline:
         text = "".join(b.get("text", "") for b in message.get("content", ()))
         if not text:
             return response
-        verdict = await GuardrailGate(self.bedrock).check_output(settings, text)
+        verdict = await self._guardrails.check_output(settings, text)
         if verdict.assessment.intervened:
             ctx.guardrail_events.append(("output", verdict.assessment.action))
             ctx.guardrail_action = verdict.assessment.action

@@ -59,11 +59,17 @@ class RequestHeaders:
 
 def chat_route(pipeline: ChatPipeline, recorder: Recorder, max_body_bytes: int) -> ASGIRouteHandler:
     metrics = recorder.metrics
+    # Request ids: a per-app random prefix and a counter (no syscall per request).
+    id_prefix = secrets.token_hex(6)
+    id_counter = itertools.count(1)
+
+    def new_request_id() -> bytes:
+        return f"{id_prefix}{next(id_counter):012x}".encode()
 
     @asgi("/v1/chat/completions", copy_scope=False)
     async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         request = RequestHeaders(scope)
-        request_id = request.request_id or _new_request_id()
+        request_id = request.request_id or new_request_id()
         id_header = [(b"x-request-id", request_id)]
         if scope.get("method") != "POST":
             exc = MethodNotAllowedError("Only POST is supported on this endpoint.")
@@ -121,15 +127,6 @@ def chat_route(pipeline: ChatPipeline, recorder: Recorder, max_body_bytes: int) 
                 outcome.error_code = stream.translator.error.code
 
     return chat_completions
-
-
-# Request ids: a per-process random prefix and a counter (no syscall per request).
-_ID_PREFIX = secrets.token_hex(6)
-_ID_COUNTER = itertools.count(1)
-
-
-def _new_request_id() -> bytes:
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}".encode()
 
 
 async def _send_stream(
