@@ -160,7 +160,7 @@ def create_app(
     admin_token = env.get("GATEWAY_ADMIN_TOKEN")
     if admin_token:
         # Secure by default: without a token the admin API does not exist.
-        handlers.append(admin_router(admin_token, stores, stores.budgets))
+        handlers.append(admin_router(admin_token, stores, stores.budgets, policies))
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],

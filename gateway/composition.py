@@ -55,11 +55,8 @@ def build_stores(settings: Settings, environ: Mapping[str, str]) -> Stores:
             timeout_s=settings.redis.timeout_s,
             max_connections=settings.redis.max_connections,
         )
-        budgets = RedisBudgetStore.from_url(
-            url,
-            max_connections=settings.redis.max_connections,
-            socket_timeout_s=settings.redis.timeout_s,
-        )
+        # One auto-pipelined connection per process (RedisMux): no pool to size.
+        budgets = RedisBudgetStore.from_url(url, timeout_s=settings.redis.timeout_s)
         return Stores(keys, budgets, hasher, [keys.close, budgets.close])
     if settings.demo:
         # In-memory state; the hashing secret lives only as long as the process.

@@ -114,7 +114,12 @@ class ChatPipeline:
         route = self._routing.resolve(request.model)
         ensure_model_allowed(principal, route.name)
         call = to_converse(request, route)
-        policy = None if self.policies is None else self.policies.get(principal.policy)
+        policy = None
+        if self.policies is not None:
+            # An unknown name raises (503 policy_unavailable): it never falls back to another.
+            policy = self.policies.get(
+                principal.policy, key_id=principal.key_id, team_id=principal.team_id
+            )
         pseudonyms = PseudonymState()
         redactions_in = None
         if policy is not None and policy.redact_input:
@@ -164,7 +169,8 @@ class ChatPipeline:
         ctx.retries = result.retries
         response = result.response
         ctx.usage = response.get("usage")
-        await self.settle(ctx, total_tokens(response.get("usage") or {}))
+        # Settled now; nothing waits for the store's answer (BudgetGate.begin_settle).
+        self.begin_settle(ctx, total_tokens(response.get("usage") or {}))
         policy = ctx.policy
         guardrail = policy.guardrail if policy is not None else None
         if guardrail is not None and guardrail.mode is GuardrailMode.APPLY:
@@ -179,7 +185,11 @@ class ChatPipeline:
             completion_id=ctx.completion_id,
             created=ctx.created,
         )
-        return encode_completion(completion)
+        payload = encode_completion(completion)
+        if self.budgets is not None:
+            # The settlement goes to the store before the answer goes to the client.
+            await self.budgets.handed_over(ctx.admission)
+        return payload
 
     async def open_stream(self, ctx: ChatContext) -> ChatStream:
         """Open the upstream stream; errors before its first byte are ordinary HTTP errors."""
@@ -195,11 +205,11 @@ class ChatPipeline:
             include_usage=ctx.call.include_usage,
             filters=_output_filters(ctx),
         )
-        events: AsyncIterator[tuple[str, bytes]] = aiter(upstream)
+        events: AsyncIterator[tuple[str, bytes]] | None = None  # straight from upstream
         guardrail = ctx.policy.guardrail if ctx.policy is not None else None
         if guardrail is not None and guardrail.mode is GuardrailMode.APPLY:
             guard = OutputGuard(self._guardrails, guardrail)
-            events = guarded_events(events, guard, ctx)
+            events = guarded_events(aiter(upstream), guard, ctx)
         return ChatStream(upstream, translator, ctx, self, events)
 
     async def _guard_output(
@@ -242,6 +252,10 @@ class ChatPipeline:
     async def settle(self, ctx: ChatContext, used_tokens: int) -> None:
         if self.budgets is not None:
             await self.budgets.settle(ctx.admission, used_tokens)
+
+    def begin_settle(self, ctx: ChatContext, used_tokens: int) -> None:
+        if self.budgets is not None:
+            self.budgets.begin_settle(ctx.admission, used_tokens)
 
     def stream_usage(self, ctx: ChatContext, translator: ChunkTranslator) -> int:
         """Bedrock's usage when its metadata event arrived, else an estimate of what ran."""
@@ -295,7 +309,9 @@ def _text_delta(index: int, text: str) -> bytes:
 
 
 class PolicyLookup(Protocol):
-    def get(self, name: str | None) -> Policy: ...
+    def get(
+        self, name: str | None, *, key_id: str | None = None, team_id: str | None = None
+    ) -> Policy: ...
 
 
 def _output_filters(ctx: ChatContext) -> Callable[[], TextFilter] | None:
@@ -318,7 +334,12 @@ def total_tokens(usage: dict[str, object]) -> int:
 
 
 class ChatStream:
-    """SSE bytes for one streamed completion; every event is yielded as soon as Bedrock sends it."""
+    """SSE bytes for one streamed completion; every event is yielded as soon as Bedrock sends it.
+
+    Events that arrived together (one upstream read) are yielded as one write: the client gets
+    them at the same instant either way, with one system call instead of one per event (the
+    role chunk and the first token, or a burst after a slow read).
+    """
 
     def __init__(
         self,
@@ -329,6 +350,10 @@ class ChatStream:
         events: AsyncIterator[tuple[str, bytes]] | None = None,
     ) -> None:
         self._events = events if events is not None else aiter(upstream)
+        # Only the upstream itself knows whether its next event is already here; a stage in
+        # between (the output guardrail) may wait on a call of its own before the next event,
+        # so then every event is written on its own.
+        self._coalesce = events is None
         self.upstream = upstream
         self.translator = translator
         self.ctx = ctx
@@ -337,6 +362,9 @@ class ChatStream:
     async def events(self) -> AsyncIterator[bytes]:
         translator = self.translator
         ctx = self.ctx
+        upstream = self.upstream
+        coalesce = self._coalesce
+        held: list[bytes] = []
         tail: bytes
         try:
             # Read to the end of the body even after [DONE] (only the chunk terminator is
@@ -344,9 +372,12 @@ class ChatStream:
             async for event_type, payload in self._events:
                 out = translator.feed(event_type, payload)
                 if out:
+                    held.append(out)
+                if held and not (coalesce and upstream.ready):
                     if ctx.ttft_s is None and translator.first_token:
                         ctx.ttft_s = time.perf_counter() - ctx.started
-                    yield out
+                    yield held[0] if len(held) == 1 else b"".join(held)
+                    held.clear()
             tail = translator.finish()
         except PiiBlockedError as exc:
             tail = translator.fail(exc)
@@ -357,8 +388,12 @@ class ChatStream:
             # A bug must still end the stream the way the SDK understands: an error event.
             log.exception("stream failed", extra={"request_id": self.ctx.request_id})
             tail = translator.fail(GatewayError("The gateway failed while streaming."))
-        if tail:
-            yield tail
+        held.append(tail)
+        if ctx.ttft_s is None and translator.first_token:
+            ctx.ttft_s = time.perf_counter() - ctx.started
+        out = b"".join(held)
+        if out:
+            yield out
 
     async def aclose(self) -> None:
         """Close upstream at once, then settle with what was used (idempotent)."""

@@ -1,4 +1,8 @@
-"""The JSON admin API under /admin/: teams, keys, usage. Off unless GATEWAY_ADMIN_TOKEN is set."""
+"""The JSON admin API under /admin/: teams, keys, usage. Off unless GATEWAY_ADMIN_TOKEN is set.
+
+A key or team may only name a policy the running registry knows (checked at each call, so
+a reload that adds a policy makes its name usable at once).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from gateway.errors import AuthenticationError, ServiceUnavailableError
 from gateway.keys.limits import budget_limits, subject_for, team_limits
 from gateway.keys.service import KeyService
 from gateway.openai.decode import decode_json
+from gateway.policy.registry import PolicyRegistry
 
 Result = dict[str, Any]
 
@@ -73,10 +78,14 @@ def _budgets(b: Budgets | None) -> dict[str, int | None] | None:
     return None if b is None else msgspec.structs.asdict(b)
 
 
-def admin_router(token: str, stores: Stores, budget_store: BudgetStore | None) -> Router:
+def admin_router(
+    token: str, stores: Stores, budget_store: BudgetStore | None, policies: PolicyRegistry
+) -> Router:
     """All admin routes behind one bearer-token guard (constant-time comparison)."""
     expected = hashlib.sha256(token.encode()).digest()
-    service = stores.key_service()
+    service = None
+    if stores.keys is not None:
+        service = KeyService(stores.keys, stores.hasher, known_policies=lambda: policies.names)
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], __: BaseRouteHandler) -> None:
         scheme, _, given = connection.headers.get("authorization", "").partition(" ")

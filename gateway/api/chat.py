@@ -135,8 +135,7 @@ async def _send_stream(
     """Write SSE events as they come; a client disconnect closes the upstream stream at once."""
     task = asyncio.current_task()
     assert task is not None
-    disconnected = asyncio.Event()
-    watcher = asyncio.create_task(_watch_disconnect(receive, task, disconnected))
+    watch = _DisconnectWatch(receive, task)
     try:
         await send(
             {"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS + headers}
@@ -145,21 +144,46 @@ async def _send_stream(
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
-        if not disconnected.is_set():
+        if not watch.disconnected:
             raise
         task.uncancel()
     except OSError:
         # The server reports a write to a closed connection; the client is gone.
         pass
     finally:
-        watcher.cancel()
+        watch.stop()
         await stream.aclose()
 
 
-async def _watch_disconnect(receive: Receive, task: asyncio.Task[Any], flag: asyncio.Event) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            flag.set()
-            task.cancel()
-            return
+class _DisconnectWatch:
+    """Cancels ``target`` as soon as the client disconnects.
+
+    The watching task is made on the loop's next turn, which is when ``target`` first waits (for
+    Bedrock or for the client's socket): it could not run any earlier, and making it before the
+    first write would only delay the first token.
+    """
+
+    __slots__ = ("_receive", "_start", "_target", "_watcher", "disconnected")
+
+    def __init__(self, receive: Receive, target: asyncio.Task[Any]) -> None:
+        self._receive = receive
+        self._target = target
+        self._watcher: asyncio.Task[None] | None = None
+        self.disconnected = False
+        self._start = asyncio.get_running_loop().call_soon(self._begin)
+
+    def _begin(self) -> None:
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                self._target.cancel()
+                return
+
+    def stop(self) -> None:
+        self._start.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()

@@ -1,4 +1,4 @@
-"""The asynchronous Bedrock Runtime client: aiohttp I/O, timeouts, retries, streaming."""
+"""The asynchronous Bedrock Runtime client: HTTP calls, timeouts, retries, streaming."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
-from yarl import URL
 
 from gateway.bedrock.errors import (
     is_retryable,
@@ -25,6 +23,14 @@ from gateway.bedrock.errors import (
 from gateway.bedrock.eventstream import PROTOCOL_ERROR_CODE, EventStreamDecoder, StreamItem
 from gateway.bedrock.retry import RetryPolicy
 from gateway.bedrock.signing import BedrockConfigurationError, RequestAuth, resolve_upstream
+from gateway.bedrock.transport import (
+    BadResponse,
+    ConnectionFailed,
+    ConnectionPool,
+    ConnectTimeout,
+    Response,
+    TransportError,
+)
 from gateway.errors import GatewayError, UpstreamError
 
 logger = logging.getLogger("gateway.bedrock")
@@ -32,7 +38,7 @@ logger = logging.getLogger("gateway.bedrock")
 _ENCODER = msgspec.json.Encoder()
 _RESPONSE_DECODER = msgspec.json.Decoder(dict[str, Any])
 _ERROR_DECODER = msgspec.json.Decoder()
-_MAX_CACHED_URLS = 4096
+_MAX_CACHED_PATHS = 4096
 
 __all__ = [
     "BedrockApi",
@@ -101,6 +107,11 @@ class ConverseEvents(Protocol):
 
     def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]: ...
 
+    @property
+    def ready(self) -> bool:
+        """True when the next event is already here: iterating will not wait for the network."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -153,7 +164,7 @@ class BedrockStream:
         "retries",
     )
 
-    def __init__(self, response: aiohttp.ClientResponse, idle_timeout: float, retries: int) -> None:
+    def __init__(self, response: Response, idle_timeout: float, retries: int) -> None:
         self._response = response
         self._idle_timeout = idle_timeout
         self._decoder = EventStreamDecoder()
@@ -166,6 +177,11 @@ class BedrockStream:
 
     def __aiter__(self) -> BedrockStream:
         return self
+
+    @property
+    def ready(self) -> bool:
+        """True when the next item arrived with an earlier read (``__anext__`` will not wait)."""
+        return bool(self._pending)
 
     async def __anext__(self) -> tuple[str, bytes]:
         while not self._pending:
@@ -186,11 +202,11 @@ class BedrockStream:
         if self._timer is None:
             self._timer = self._loop.call_at(now + self._idle_timeout, self._check_idle)
         try:
-            data = await self._response.content.readany()
+            data = await self._response.read_some()
         except _IdleTimeout:
             await self.aclose()
             raise upstream_timeout("stream idle") from None
-        except aiohttp.ClientError as exc:
+        except TransportError as exc:
             await self.aclose()
             raise UpstreamError("The Bedrock stream was interrupted") from exc
         finally:
@@ -210,7 +226,7 @@ class BedrockStream:
             return  # no read in progress; the next one re-arms the watchdog
         deadline = since + self._idle_timeout
         if self._loop.time() >= deadline:
-            self._response.content.set_exception(_IdleTimeout())
+            self._response.fail(_IdleTimeout())
         else:
             self._timer = self._loop.call_at(deadline, self._check_idle)
 
@@ -239,19 +255,19 @@ class BedrockStream:
 
 
 class BedrockClient:
-    """Converse / ConverseStream / ApplyGuardrail over one pooled aiohttp session."""
+    """Converse / ConverseStream / ApplyGuardrail over one keep-alive connection pool."""
 
     def __init__(self, settings: BedrockSettings, environ: Mapping[str, str] | None = None) -> None:
         self._settings = settings
         # AWS_REGION / AWS_BEARER_TOKEN_BEDROCK; botocore reads the rest of its chain itself.
         self._environ = environ
         self._retry = settings.retry_policy()
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
         self._auth: RequestAuth | None = None
         self._close_auth: Callable[[], Awaitable[None]] | None = None
         self._base_url = ""
-        # (operation, model id) -> (path, URL): model ids come from the routing table.
-        self._urls: dict[tuple[str, str], tuple[str, URL]] = {}
+        # (operation, model id) -> path: model ids come from the routing table.
+        self._paths: dict[tuple[str, str], str] = {}
         self.region = ""
 
     @classmethod
@@ -263,7 +279,7 @@ class BedrockClient:
 
     async def start(self) -> None:
         """Resolve endpoint, region and credentials (in threads), then open the pool."""
-        if self._session is not None:
+        if self._pool is not None:
             return
         s = self._settings
         upstream = await resolve_upstream(
@@ -274,63 +290,59 @@ class BedrockClient:
         )
         self._auth, self._close_auth = upstream.auth, upstream.close
         self._base_url, self.region = upstream.base_url, upstream.region
-        connector = aiohttp.TCPConnector(
-            limit=s.pool_size, limit_per_host=0, keepalive_timeout=s.keepalive_timeout
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            # Only the connect phase uses aiohttp's timer; the others are per call below.
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout),
-            headers={"User-Agent": "bedrock-gateway"},
-            skip_auto_headers=("Accept", "Accept-Encoding"),
-            auto_decompress=False,
+        # The pool times the connect phase itself; the other timeouts are per call below.
+        self._pool = await asyncio.to_thread(
+            ConnectionPool,  # an https origin loads the system CA bundle: file I/O
+            self._base_url,
+            limit=s.pool_size,
+            keepalive_timeout=s.keepalive_timeout,
+            connect_timeout=s.connect_timeout,
+            user_agent="bedrock-gateway",
         )
         logger.info("Bedrock endpoint %s (region %s)", self._base_url, self.region)
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
         close_auth, self._close_auth = self._close_auth, None
         if close_auth is not None:
             await close_auth()
 
     async def converse(self, model_id: str, body: dict[str, Any]) -> ConverseResult:
-        path, url = self._model_url("converse", model_id)
-        _, raw, retries = await self._call(path, url, _ENCODER.encode(body), read_body=True)
+        path = self._model_path("converse", model_id)
+        _, raw, retries = await self._call(path, _ENCODER.encode(body), read_body=True)
         return ConverseResult(_decode_response(raw), retries)
 
     async def converse_stream(self, model_id: str, body: dict[str, Any]) -> BedrockStream:
-        path, url = self._model_url("converse-stream", model_id)
-        response, _, retries = await self._call(path, url, _ENCODER.encode(body), read_body=False)
+        path = self._model_path("converse-stream", model_id)
+        response, _, retries = await self._call(path, _ENCODER.encode(body), read_body=False)
         return BedrockStream(response, self._settings.idle_timeout, retries)
 
     async def apply_guardrail(
         self, guardrail_id: str, version: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         path = f"/guardrail/{quote(guardrail_id, safe='')}/version/{quote(version, safe='')}/apply"
-        url = URL(self._base_url + path, encoded=True)
-        _, raw, _ = await self._call(path, url, _ENCODER.encode(body), read_body=True)
+        _, raw, _ = await self._call(path, _ENCODER.encode(body), read_body=True)
         return _decode_response(raw)
 
-    def _model_url(self, operation: str, model_id: str) -> tuple[str, URL]:
+    def _model_path(self, operation: str, model_id: str) -> str:
         key = (operation, model_id)
-        cached = self._urls.get(key)
-        if cached is None:
-            if len(self._urls) >= _MAX_CACHED_URLS:
-                self._urls.clear()
-            path = model_path(model_id, operation)
-            cached = self._urls[key] = (path, URL(self._base_url + path, encoded=True))
-        return cached
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) >= _MAX_CACHED_PATHS:
+                self._paths.clear()
+            path = self._paths[key] = model_path(model_id, operation)
+        return path
 
     async def _call(
-        self, path: str, url: URL, body: bytes, *, read_body: bool
-    ) -> tuple[aiohttp.ClientResponse, bytes, int]:
+        self, path: str, body: bytes, *, read_body: bool
+    ) -> tuple[Response, bytes, int]:
         """Send with retries: (2xx response, its body if ``read_body``, retries made)."""
         state = self._retry.begin()
         while True:
             try:
-                response, raw = await self._attempt(path, url, body, read_body)
+                response, raw = await self._attempt(path, body, read_body)
             except _AttemptFailed as failed:
                 delay = state.next_delay() if failed.retryable else None
                 if delay is None:
@@ -343,19 +355,17 @@ class BedrockClient:
             else:
                 return response, raw, state.retries
 
-    async def _attempt(
-        self, path: str, url: URL, body: bytes, read_body: bool
-    ) -> tuple[aiohttp.ClientResponse, bytes]:
-        if self._session is None or self._auth is None:
+    async def _attempt(self, path: str, body: bytes, read_body: bool) -> tuple[Response, bytes]:
+        if self._pool is None or self._auth is None:
             raise RuntimeError("BedrockClient.start() was not awaited")
         s = self._settings
         headers = await self._auth.headers(path, body)
-        response: aiohttp.ClientResponse | None = None
+        response: Response | None = None
         try:
             # Converse: the whole response (the model runs before the headers; the body follows
             # at once). ConverseStream: only the headers; the stream has its idle watchdog.
             async with asyncio.timeout(s.read_timeout if read_body else s.stream_header_timeout):
-                response = await self._session.post(url, data=body, headers=headers)
+                response = await self._pool.post(path, headers, body)
                 ok = 200 <= response.status < 300
                 raw = await response.read() if read_body or not ok else b""
         except BaseException as exc:
@@ -369,16 +379,14 @@ class BedrockClient:
             return response, raw
         raise self._http_error(path, response, raw)
 
-    def _http_error(
-        self, path: str, response: aiohttp.ClientResponse, raw: bytes
-    ) -> _AttemptFailed:
-        headers = response.headers
-        code, message = _error_fields(headers.get("x-amzn-ErrorType"), raw)
+    def _http_error(self, path: str, response: Response, raw: bytes) -> _AttemptFailed:
+        headers = response.headers  # names are lower-case
+        code, message = _error_fields(headers.get("x-amzn-errortype"), raw)
         retryable = is_retryable(code, response.status)
         logger.log(
             logging.WARNING if retryable or response.status >= 500 else logging.INFO,
             "Bedrock %s answered %d %s (request id %s)",
-            path, response.status, code, headers.get("x-amzn-RequestId"),
+            path, response.status, code, headers.get("x-amzn-requestid"),
         )  # fmt: skip
         return _AttemptFailed(
             map_bedrock_error(code, message, response.status), retryable=retryable
@@ -387,16 +395,16 @@ class BedrockClient:
 
 def _classify(exc: BaseException) -> _AttemptFailed | None:
     """What a transport-level failure of one attempt means; None for anything else."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, ConnectTimeout):
         return _AttemptFailed(upstream_timeout("connect"), retryable=True)
     if isinstance(exc, TimeoutError):
         # The model may still be working: another attempt would likely time out as well.
         return _AttemptFailed(upstream_timeout("response"), retryable=False)
-    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+    if isinstance(exc, ConnectionFailed):
         # Refused, reset, closed keep-alive connection, truncated body: nothing reached the
         # caller yet, so another attempt is safe.
         return _AttemptFailed(upstream_unreachable(), retryable=True)
-    if isinstance(exc, aiohttp.ClientError):
+    if isinstance(exc, BadResponse):
         error = UpstreamError("Bedrock sent an invalid HTTP response", code=PROTOCOL_ERROR_CODE)
         return _AttemptFailed(error, retryable=False)
     return None

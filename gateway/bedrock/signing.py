@@ -10,12 +10,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import SplitResult, urlsplit
 
 import botocore.session
 from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, NoRegionError
-from yarl import URL
 
 from gateway.errors import UpstreamUnavailableError
 
@@ -254,7 +254,7 @@ async def resolve_upstream(
     session, base_url, signing_region, service = await asyncio.to_thread(
         _resolve_endpoint, region or environ.get("AWS_REGION") or None, endpoint_url
     )
-    url = URL(base_url)
+    url = urlsplit(base_url)
     bearer = None if static_credentials else environ.get("AWS_BEARER_TOKEN_BEDROCK")
     if bearer:
         # Same rule as botocore: an API key is a long-lived secret, never sent in clear text.
@@ -281,7 +281,7 @@ async def resolve_upstream(
     auth = SigV4RequestAuth(
         source,
         base_url=base_url,
-        host=url.host_port_subcomponent or "",
+        host=_host_header(url),
         region=signing_region,
         service=service,
     )
@@ -313,3 +313,12 @@ def _resolve_endpoint(region: str | None, endpoint_url: str | None) -> tuple[Any
 
 async def _nothing_to_close() -> None:
     return None
+
+
+def _host_header(url: SplitResult) -> str:
+    """The Host header SigV4 signs: host (IPv6 in brackets) plus the port unless default."""
+    host = (url.hostname or "").encode("idna").decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if url.scheme == "https" else 80
+    return host if url.port in (None, default) else f"{host}:{url.port}"

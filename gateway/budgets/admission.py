@@ -39,13 +39,10 @@ def report(
     limits: Sequence[Limit], used: Sequence[int], held: Sequence[int], resets: Sequence[int]
 ) -> tuple[BucketUsage, ...]:
     """Bucket states as clients see them: remaining never below zero."""
+    # Positional arguments and a list: this runs on every reservation.
     return tuple(
-        BucketUsage(
-            limit=limit,
-            used=used[i],
-            reserved=held[i],
-            remaining=max(0, limit.amount - used[i] - held[i]),
-            resets_at=resets[i],
-        )
-        for i, limit in enumerate(limits)
+        [
+            BucketUsage(limit, u, h, max(0, limit.amount - u - h), reset)
+            for limit, u, h, reset in zip(limits, used, held, resets, strict=True)
+        ]
     )

@@ -1,13 +1,24 @@
-"""The budget stage of the pipeline: reserve before the call, settle after, headers for clients."""
+"""The budget stage of the pipeline: reserve before the call, settle after, headers for clients.
+
+Settling need not delay the answer to a client: ``begin_settle`` hands the settlement to the
+store and returns, ``handed_over`` returns once it is on its way (so a usage read made after
+the client's answer sees it), and nobody on the request path waits for the store's answer.
+The hold stays until settled or its TTL lapses, so no budget is overspent meanwhile. A
+begun settlement completes even if the request is cancelled (client gone); a failed one is
+logged; ``drain`` waits for every one still open at shutdown. ``settle`` does all of it
+and waits for the answer (streams, error paths).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from gateway.bedrock.translate import ConverseCall
 from gateway.budgets.errors import BudgetStoreUnavailableError, refusal_error
@@ -33,6 +44,8 @@ class Admission:
     headers: Headers = field(default_factory=list)
     buckets: tuple[BucketUsage, ...] = ()
     settled: bool = False
+    # The store's answer to the settlement, once begun.
+    settling: asyncio.Future[bool] | None = None
 
 
 class BudgetGate:
@@ -50,8 +63,12 @@ class BudgetGate:
         self._ttl = reservation_ttl_s
         self._fail_open = fail_open
         self._clock = clock
-        # Settlements that outlive a cancelled request; held so they are not collected.
-        self._pending: set[asyncio.Task[None]] = set()
+        # Settlements begun and not yet answered: drained at shutdown.
+        self._pending: set[asyncio.Future[bool]] = set()
+        # Reservation ids: a random per-process prefix and a counter (unique across
+        # replicas and restarts without a syscall per request).
+        self._id_prefix = "r_" + secrets.token_hex(8)
+        self._id_counter = itertools.count(1)
 
     async def admit(
         self, principal: Principal, call: ConverseCall, *, allow_shrink: bool = False
@@ -59,10 +76,10 @@ class BudgetGate:
         """Reserve prompt estimate + output cap in every bucket at once, or raise a 429."""
         if not principal.limits:
             return Admission(), call
-        prompt = self._estimator.prompt_tokens(call.body)
+        prompt = self._estimator.prompt_tokens(call.body, partition=principal.team_id)
         now = self._clock()
         request = ReserveRequest(
-            reservation_id="r_" + secrets.token_hex(10),
+            reservation_id=f"{self._id_prefix}{next(self._id_counter):x}",
             subject=Subject(principal.key_id, principal.team_id),
             limits=principal.limits,
             tokens=prompt + call.max_tokens,
@@ -88,24 +105,46 @@ class BudgetGate:
             call = _with_max_tokens(call, granted - prompt)
         return Admission(result.reservation, prompt, headers, result.buckets), call
 
-    async def settle(self, admission: Admission, used_tokens: int) -> None:
-        """Count exact usage and release the hold; shielded from the caller's cancellation."""
-        if admission.reservation is None or admission.settled:
+    def begin_settle(self, admission: Admission, used_tokens: int) -> None:
+        """Hand exact usage to the store now (idempotent); nothing here waits for its answer."""
+        reservation = admission.reservation
+        if reservation is None or admission.settled:
             return
         admission.settled = True
-        task = asyncio.create_task(self._settle(admission.reservation, used_tokens))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        await asyncio.shield(task)
+        future = self.store.begin_settle(reservation, max(0, used_tokens), self._clock())
+        admission.settling = future
+        self._pending.add(future)
+        future.add_done_callback(partial(self._on_settled, reservation.reservation_id))
 
-    async def _settle(self, reservation: Reservation, used_tokens: int) -> None:
-        try:
-            await self.store.settle(reservation, max(0, used_tokens), self._clock())
-        except BudgetStoreUnavailableError:
+    async def handed_over(self, admission: Admission) -> None:
+        """Return once a begun settlement is on its way to the store."""
+        future = admission.settling
+        if future is not None and not future.done():
+            await self.store.flush()
+
+    async def settle(self, admission: Admission, used_tokens: int) -> None:
+        """Count exact usage and release the hold, and wait for the store's answer. Never
+        raises (failures are logged); cancelling the caller leaves the settlement running."""
+        self.begin_settle(admission, used_tokens)
+        future = admission.settling
+        if future is not None and not future.done():
+            await asyncio.wait((future,))
+
+    def _on_settled(self, reservation_id: str, future: asyncio.Future[bool]) -> None:
+        self._pending.discard(future)
+        if future.cancelled():
+            return
+        error = future.exception()
+        if isinstance(error, BudgetStoreUnavailableError):
             # The hold lapses by itself after its TTL; the usage of this request is lost.
             log.error(
-                "budget settle failed: store unavailable",
-                extra={"reservation": reservation.reservation_id},
+                "budget settle failed: store unavailable", extra={"reservation": reservation_id}
+            )
+        elif error is not None:
+            log.error(
+                "budget settle failed",
+                exc_info=error,
+                extra={"reservation": reservation_id},
             )
 
     def estimate_output(self, chars: int) -> int:
@@ -113,7 +152,7 @@ class BudgetGate:
 
     async def drain(self) -> None:
         if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+            await asyncio.wait(set(self._pending))
 
 
 def _with_max_tokens(call: ConverseCall, max_tokens: int) -> ConverseCall:
@@ -132,16 +171,28 @@ def rate_limit_headers(buckets: tuple[BucketUsage, ...], now: float) -> Headers:
         elif tokens is None or bucket.remaining < tokens.remaining:
             tokens = bucket
     headers: Headers = []
-    pairs: list[tuple[str, BucketUsage | None]] = [("tokens", tokens), ("requests", requests)]
-    for name, chosen in pairs:
+    for names, chosen in ((_TOKEN_HEADERS, tokens), (_REQUEST_HEADERS, requests)):
         if chosen is None:
             continue
+        limit, remaining, reset = names
         headers += [
-            (f"x-ratelimit-limit-{name}".encode(), str(chosen.limit.amount).encode()),
-            (f"x-ratelimit-remaining-{name}".encode(), str(chosen.remaining).encode()),
-            (f"x-ratelimit-reset-{name}".encode(), duration(chosen.resets_at - now).encode()),
+            (limit, b"%d" % chosen.limit.amount),
+            (remaining, b"%d" % chosen.remaining),
+            (reset, duration(chosen.resets_at - now).encode()),
         ]
     return headers
+
+
+_TOKEN_HEADERS = (
+    b"x-ratelimit-limit-tokens",
+    b"x-ratelimit-remaining-tokens",
+    b"x-ratelimit-reset-tokens",
+)
+_REQUEST_HEADERS = (
+    b"x-ratelimit-limit-requests",
+    b"x-ratelimit-remaining-requests",
+    b"x-ratelimit-reset-requests",
+)
 
 
 def duration(seconds: float) -> str:

@@ -7,6 +7,7 @@ restart and not shared between replicas (use the Redis store for that).
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,18 @@ class MemoryBudgetStore:
         )
 
     async def settle(self, reservation: Reservation, used_tokens: int, now: float) -> bool:
+        return self._settle(reservation, used_tokens, now)
+
+    def begin_settle(
+        self, reservation: Reservation, used_tokens: int, now: float
+    ) -> asyncio.Future[bool]:
+        # Nothing to wait for here: the settlement is done before the future is handed out.
+        counted = self._settle(reservation, used_tokens, now)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future.set_result(counted)
+        return future
+
+    def _settle(self, reservation: Reservation, used_tokens: int, now: float) -> bool:
         if used_tokens < 0:
             raise ValueError("used_tokens must not be negative")
         if not reservation.limits:
@@ -160,6 +173,9 @@ class MemoryBudgetStore:
             held.append(bucket.held if bucket else 0)
             resets.append(end)
         return list(report(limits, used, held, resets))
+
+    async def flush(self) -> None:
+        return None  # every call is applied before it returns
 
     async def ping(self) -> None:
         return None

@@ -1,4 +1,4 @@
-"""The Redis budget store: one EVALSHA per operation, shared by every replica.
+"""The Redis budget store: one Lua script call per operation, shared by every replica.
 
 Guarantees and assumptions:
 
@@ -14,22 +14,27 @@ Guarantees and assumptions:
   times key expiry, relative to each write and ``key_slack_s`` (default 1 h) past the
   window's end, so a skewed Redis clock cannot drop a live window.
 * Connection errors, timeouts and a Redis that is loading, read-only or out of memory
-  raise ``BudgetStoreUnavailableError``. Nothing about a failure is cached: the pool
-  reconnects on the next call and a script lost in a restart is re-sent (NOSCRIPT -> EVAL).
+  raise ``BudgetStoreUnavailableError``. Nothing about a failure is cached: the next call
+  reconnects and a script lost in a restart is re-sent (NOSCRIPT -> EVAL).
+* Calls share one auto-pipelined connection (``RedisMux``): one round trip each, written
+  together with whatever other tasks sent in the same loop turn. Connecting and each
+  reply are bounded by ``timeout_s``. A call whose connection died under it is written
+  once more on a new connection: all three scripts are idempotent (reserve and settle by
+  reservation id, usage reads only).
+* ``begin_settle`` hands the settle to the connection before it returns; it is written
+  whoever awaits it, so a settlement survives its caller being cancelled. ``flush``
+  returns once it is written.
+* Commands are encoded here, straight to RESP: bucket keys and per-limit arguments are
+  built once per window and reused, so a call joins a few ready byte strings.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import re
-from collections.abc import Awaitable, Sequence
-from typing import Final, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 from urllib.parse import quote
-
-from redis import exceptions as rx
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from gateway.budgets import redis_lua
 from gateway.budgets.admission import report
@@ -44,52 +49,50 @@ from gateway.budgets.model import (
     Subject,
     check_limits,
 )
-from gateway.budgets.windows import bounds, duration_ms, epoch_ms, window_id
+from gateway.budgets.redis_mux import RedisMux
+from gateway.budgets.resp import Script, bulk_int, bulk_str, command
+from gateway.budgets.windows import Window, bounds, duration_ms, epoch_ms, window_id
 
 # Exactly the characters quote(..., safe="") leaves alone.
 _PLAIN: Final = re.compile(r"[A-Za-z0-9._~-]+")
 
 _KIND_CODE: Final = {LimitKind.BUDGET: "b", LimitKind.TPM: "t", LimitKind.RPM: "r"}
-
-# Failures that mean "the store is not there right now"; anything else is a bug to surface.
-_UNAVAILABLE: Final = (
-    rx.ConnectionError,  # includes LOADING, auth failures, pool exhaustion
-    rx.TimeoutError,
-    rx.ReadOnlyError,  # a failover in progress
-    rx.OutOfMemoryError,
-    rx.ClusterDownError,
-    rx.TryAgainError,
-    OSError,
-)
+_FLAG: Final = (bulk_int(0), bulk_int(1))
+_PING: Final = command("PING")
+# Built keys and prefixes kept per process; far above what live windows need, and only
+# a bound against ids churning forever (the caches are simply emptied when full).
+_CACHE_ENTRIES: Final = 8192
 
 
-class _Script:
-    """A Lua script sent by SHA; the body goes over the wire only when Redis lacks it."""
+def _unavailable() -> BudgetStoreUnavailableError:
+    return BudgetStoreUnavailableError("The budget store is unavailable.")
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def run(self, client: Redis, keys: Sequence[str], args: Sequence[str | int]) -> object:
-        try:
-            return await cast(Awaitable[object], client.evalsha(self.sha, len(keys), *keys, *args))
-        except rx.NoScriptError:
-            # A fresh or restarted Redis: EVAL runs it and caches it for the next EVALSHA.
-            return await cast(Awaitable[object], client.eval(self.source, len(keys), *keys, *args))
+class _Bucket:
+    """A bucket's encoded KEYS pair (hash, hold set) and its (kind, amount) arguments."""
+
+    __slots__ = ("args", "keys")
+
+    def __init__(self, key: str, limit: Limit) -> None:
+        self.keys = bulk_str(key) + bulk_str(key + ":z")
+        self.args = bulk_str(_KIND_CODE[limit.kind]) + bulk_int(limit.amount)
 
 
 class RedisBudgetStore:
-    """A BudgetStore over a pooled redis.asyncio client (hiredis parses replies if present)."""
+    """A BudgetStore over one auto-pipelined redis-py connection (hiredis parses replies)."""
 
-    def __init__(self, client: Redis, *, namespace: str = "gw:b", key_slack_s: float = 3600.0):
+    def __init__(self, mux: RedisMux, *, namespace: str = "gw:b", key_slack_s: float = 3600.0):
         if "{" in namespace or "}" in namespace:
             raise ValueError("namespace must not contain braces: they would move the hash tag")
-        self._client = client
+        self._mux = mux
         self._ns = namespace
         self._slack = key_slack_s
-        self._reserve = _Script(redis_lua.RESERVE)
-        self._settle = _Script(redis_lua.SETTLE)
-        self._usage = _Script(redis_lua.USAGE)
+        self._reserve = Script(redis_lua.RESERVE)
+        self._settle = Script(redis_lua.SETTLE)
+        self._usage = Script(redis_lua.USAGE)
+        self._prefixes: dict[Subject, str] = {}
+        self._buckets: dict[tuple[str, Limit, int], _Bucket] = {}
+        self._spans: dict[Window, tuple[int, int]] = {}
 
     @classmethod
     def from_url(
@@ -98,71 +101,102 @@ class RedisBudgetStore:
         *,
         namespace: str = "gw:b",
         key_slack_s: float = 3600.0,
-        max_connections: int = 64,
-        socket_timeout_s: float = 0.5,
-        pool_timeout_s: float = 1.0,
+        timeout_s: float = 0.5,
     ) -> RedisBudgetStore:
-        """Build the pool lazily: no connection is made until the first call."""
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=pool_timeout_s,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
-            # One immediate retry on a fresh connection survives a pooled socket that died
-            # with a Redis restart; both scripts are idempotent, so a retry is safe.
-            retry=Retry(NoBackoff(), 1),
-        )
-        return cls(Redis(connection_pool=pool), namespace=namespace, key_slack_s=key_slack_s)
+        """No I/O here: the first call connects."""
+        scripts = [Script(redis_lua.RESERVE), Script(redis_lua.SETTLE), Script(redis_lua.USAGE)]
+        mux = RedisMux.from_url(url, timeout_s=timeout_s, unavailable=_unavailable, scripts=scripts)
+        return cls(mux, namespace=namespace, key_slack_s=key_slack_s)
 
     async def reserve(self, req: ReserveRequest) -> ReserveResult:
         if not req.limits:
             return ReserveResult(req.tokens, (), reservation=req.reservation(req.tokens))
-        now_ms = epoch_ms(req.now)
+        payload, parse = self._reserve_call(req)
+        return await self._mux.submit(payload, parse, script=self._reserve, retries=1)
+
+    def _reserve_call(
+        self, req: ReserveRequest
+    ) -> tuple[bytes, Callable[[list[int]], ReserveResult]]:
+        """The encoded RESERVE call and how to read its reply."""
+        now = req.now
+        now_ms = epoch_ms(now)
         ttl_ms = duration_ms(req.ttl_s)
         prefix = self._prefix(req.subject)
-        keys = [f"{prefix}r:{_part(req.reservation_id)}"]
-        args: list[str | int] = [req.reservation_id, now_ms, now_ms + ttl_ms, ttl_ms]
-        args += [req.tokens, req.requests, int(req.allow_shrink), req.min_tokens]
+        rid = req.reservation_id
+        keys = [bulk_str(f"{prefix}r:{_part(rid)}")]
+        args = [
+            bulk_str(rid),
+            bulk_int(now_ms),
+            bulk_int(now_ms + ttl_ms),
+            bulk_int(ttl_ms),
+            bulk_int(req.tokens),
+            bulk_int(req.requests),
+            _FLAG[req.allow_shrink],
+            bulk_int(req.min_tokens),
+        ]
         resets: list[int] = []
         for limit in req.limits:
-            start, end = bounds(limit.window, req.now)
-            bucket = prefix + _bucket_suffix(limit, start)
-            keys += (bucket, bucket + ":z")
-            args += (_KIND_CODE[limit.kind], limit.amount, duration_ms(end + self._slack - req.now))
+            start, end = self._span(limit.window, now)
+            bucket = self._bucket(prefix, limit, start)
+            keys.append(bucket.keys)
+            args += (bucket.args, bulk_int(duration_ms(end + self._slack - now)))
             resets.append(end)
-        reply = cast(list[int], await self._call(self._reserve, keys, args))
-        status, granted, refused, reserved_at_ms = reply[:4]
-        if status == 3:
-            raise ValueError("reservation id already settled")
-        states = report(req.limits, reply[4::2], reply[5::2], resets)
-        if status == 1:
-            return ReserveResult(0, states, refused=states[refused - 1])
-        reserved_at = req.now if status == 0 else reserved_at_ms / 1000
-        return ReserveResult(granted, states, reservation=req.reservation(granted, reserved_at))
+        n = len(req.limits)
+        tail = b"".join([bulk_int(1 + 2 * n), *keys, *args])
+        payload = self._reserve.call(1 + (1 + 2 * n) + (8 + 3 * n), tail)
+
+        def parse(reply: list[int]) -> ReserveResult:
+            status, granted, refused, reserved_at_ms = reply[:4]
+            if status == 3:
+                raise ValueError("reservation id already settled")
+            states = report(req.limits, reply[4::2], reply[5::2], resets)
+            if status == 1:
+                return ReserveResult(0, states, refused=states[refused - 1])
+            reserved_at = now if status == 0 else reserved_at_ms / 1000
+            return ReserveResult(granted, states, reservation=req.reservation(granted, reserved_at))
+
+        return payload, parse
 
     async def settle(self, reservation: Reservation, used_tokens: int, now: float) -> bool:
+        return await self.begin_settle(reservation, used_tokens, now)
+
+    def begin_settle(
+        self, reservation: Reservation, used_tokens: int, now: float
+    ) -> asyncio.Future[bool]:
         if used_tokens < 0:
             raise ValueError("used_tokens must not be negative")
         if not reservation.limits:
-            return True
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            done.set_result(True)
+            return done
+        payload = self._settle_call(reservation, used_tokens, now)
+        return self._mux.submit(payload, _counted, script=self._settle, retries=1)
+
+    def _settle_call(self, reservation: Reservation, used_tokens: int, now: float) -> bytes:
         prefix = self._prefix(reservation.subject)
         rid = reservation.reservation_id
         ttl_ms = duration_ms(reservation.expires_at - reservation.reserved_at)
         now_ms = epoch_ms(now)
-        keys = [f"{prefix}r:{_part(rid)}"]
-        args: list[str | int] = [rid, used_tokens, now_ms, now_ms + ttl_ms, ttl_ms]
+        keys = [bulk_str(f"{prefix}r:{_part(rid)}")]
+        args = [
+            bulk_str(rid),
+            bulk_int(used_tokens),
+            bulk_int(now_ms),
+            bulk_int(now_ms + ttl_ms),
+            bulk_int(ttl_ms),
+        ]
         for limit in reservation.limits:
             if limit.kind is LimitKind.RPM:
                 continue
-            start, end = bounds(limit.window, reservation.reserved_at)
+            start, end = self._span(limit.window, reservation.reserved_at)
             key_ttl_ms = duration_ms(end + self._slack - now)
             if key_ttl_ms <= 0:
                 continue  # that window is gone everywhere; see BudgetStore.settle
-            bucket = prefix + _bucket_suffix(limit, start)
-            keys += (bucket, bucket + ":z")
-            args.append(key_ttl_ms)
-        return cast(int, await self._call(self._settle, keys, args)) == 1
+            keys.append(self._bucket(prefix, limit, start).keys)
+            args.append(bulk_int(key_ttl_ms))
+        buckets = len(args) - 5
+        tail = b"".join([bulk_int(1 + 2 * buckets), *keys, *args])
+        return self._settle.call(1 + (1 + 2 * buckets) + (5 + buckets), tail)
 
     async def usage(
         self, subject: Subject, limits: Sequence[Limit], now: float
@@ -172,49 +206,78 @@ class RedisBudgetStore:
         if not limits:
             return []
         prefix = self._prefix(subject)
-        keys: list[str] = []
-        args: list[str | int] = [epoch_ms(now)]
+        keys: list[bytes] = []
+        args = [bulk_int(epoch_ms(now))]
         resets: list[int] = []
         for limit in limits:
             start, end = bounds(limit.window, now)
-            bucket = prefix + _bucket_suffix(limit, start)
-            keys += (bucket, bucket + ":z")
-            args.append(_KIND_CODE[limit.kind])
+            keys.append(self._bucket(prefix, limit, start).keys)
+            args.append(bulk_str(_KIND_CODE[limit.kind]))
             resets.append(end)
-        reply = cast(list[int], await self._call(self._usage, keys, args))
-        return list(report(limits, reply[0::2], reply[1::2], resets))
+        n = len(limits)
+        tail = b"".join([bulk_int(2 * n), *keys, *args])
+        payload = self._usage.call(1 + 2 * n + 1 + n, tail)
+
+        def parse(reply: list[int]) -> list[BucketUsage]:
+            return list(report(limits, reply[0::2], reply[1::2], resets))
+
+        return await self._mux.submit(payload, parse, script=self._usage, retries=1)
+
+    async def flush(self) -> None:
+        await self._mux.sent()
 
     async def ping(self) -> None:
-        try:
-            await self._client.ping()
-        except _UNAVAILABLE as exc:
-            raise BudgetStoreUnavailableError("The budget store is unavailable.") from exc
+        await self._mux.submit(_PING, _ignore, retries=1)
 
     async def close(self) -> None:
-        await self._client.aclose(close_connection_pool=True)
+        await self._mux.close()
 
     def _prefix(self, subject: Subject) -> str:
         """``<ns>:{team:<id>}:`` (or ``{key:<id>}`` without a team): every key of a call
         carries the same hash tag, so Redis Cluster keeps them in one slot."""
-        if subject.team_id is not None:
-            return f"{self._ns}:{{team:{_part(subject.team_id)}}}:"
-        return f"{self._ns}:{{key:{_part(subject.key_id)}}}:"
+        prefix = self._prefixes.get(subject)
+        if prefix is None:
+            if subject.team_id is not None:
+                prefix = f"{self._ns}:{{team:{_part(subject.team_id)}}}:"
+            else:
+                prefix = f"{self._ns}:{{key:{_part(subject.key_id)}}}:"
+            _remember(self._prefixes, subject, prefix)
+        return prefix
 
-    async def _call(
-        self, script: _Script, keys: Sequence[str], args: Sequence[str | int]
-    ) -> object:
-        try:
-            return await script.run(self._client, keys, args)
-        except _UNAVAILABLE as exc:
-            raise BudgetStoreUnavailableError("The budget store is unavailable.") from exc
+    def _bucket(self, prefix: str, limit: Limit, start: int) -> _Bucket:
+        ident = (prefix, limit, start)
+        bucket = self._buckets.get(ident)
+        if bucket is None:
+            owner = _part(limit.owner_id)
+            wid = window_id(limit.window, start)
+            key = f"{prefix}{limit.kind}:{limit.scope}:{owner}:{limit.window}:{wid}"
+            bucket = _Bucket(key, limit)
+            _remember(self._buckets, ident, bucket)
+        return bucket
+
+    def _span(self, window: Window, at: float) -> tuple[int, int]:
+        """``bounds(window, at)``, remembering the last window: the common call is a compare."""
+        span = self._spans.get(window)
+        if span is None or not span[0] <= at < span[1]:
+            span = self._spans[window] = bounds(window, at)
+        return span
+
+
+def _counted(reply: int) -> bool:
+    return reply == 1
+
+
+def _ignore(reply: Any) -> None:
+    return None
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_ENTRIES:
+        cache.clear()
+    cache[key] = value
 
 
 def _part(text: str) -> str:
     """An id made safe for a key (no braces to split the hash tag, no colons to confuse the
     layout); the common plain id skips the encoder."""
     return text if _PLAIN.fullmatch(text) else quote(text, safe="")
-
-
-def _bucket_suffix(limit: Limit, start: int) -> str:
-    owner = _part(limit.owner_id)
-    return f"{limit.kind}:{limit.scope}:{owner}:{limit.window}:{window_id(limit.window, start)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -42,6 +43,22 @@ class BudgetStore(Protocol):
         is counted even when the hold already lapsed. Buckets whose window ended more than
         the store's key slack ago are skipped: nobody can read them any more.
         """
+        ...
+
+    def begin_settle(
+        self, reservation: Reservation, used_tokens: int, now: float
+    ) -> asyncio.Future[bool]:
+        """``settle``, started before this returns: the future gets its answer.
+
+        The settlement goes ahead whether or not anyone awaits the future, so a caller may
+        be cancelled, or answer its client first and await the future afterwards. Raises
+        ``ValueError`` at once for negative usage; an unreachable store fails the future.
+        """
+        ...
+
+    async def flush(self) -> None:
+        """Return once every call begun so far is on its way to the store, so a read made
+        afterwards (by anyone) sees it. Returns at once when the store is unreachable."""
         ...
 
     async def usage(

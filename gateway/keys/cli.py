@@ -1,9 +1,12 @@
 """``gateway teams …`` and ``gateway keys …``: team and key administration against Redis.
 
 The store is the one named by GATEWAY_REDIS_URL (keys under GATEWAY_KEY_NAMESPACE, default
-``gw:k``); creating and rotating keys also need GATEWAY_KEY_HASH_SECRET. Every command
-takes ``--json`` for scripts. Exit status: 0 done, 1 refused (not found, conflict, invalid,
-store unreachable), 2 bad usage or configuration.
+``gw:k``); creating and rotating keys also need GATEWAY_KEY_HASH_SECRET. A policy named
+with ``--policy`` must be defined in GATEWAY_POLICY_DIR (the gateway's policy directory),
+or be ``default`` when that is unset, as for the gateway itself. Every command takes
+``--json`` for scripts. Exit status: 0 done, 1 refused (not found, conflict, invalid,
+unknown policy, store unreachable), 2 bad usage or configuration (including a policy
+directory that does not load).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +31,7 @@ from gateway.keys.service import KeyService
 
 REDIS_URL_ENV = "GATEWAY_REDIS_URL"
 NAMESPACE_ENV = "GATEWAY_KEY_NAMESPACE"
+POLICY_DIR_ENV = "GATEWAY_POLICY_DIR"
 
 __all__ = ["add_commands", "main", "parse", "run"]
 
@@ -54,7 +59,7 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         raise UsageError(f"{REDIS_URL_ENV} is not a valid Redis URL: {exc}") from None
     try:
-        service = KeyService(store, _hasher(args, env))
+        service = KeyService(store, _hasher(args, env), known_policies=_policy_names(env))
         result = await _execute(service, args)
     except KeyStoreUnavailableError as exc:
         _fail(args, f"gateway: cannot reach the key store at {_redacted(url)}", exc)
@@ -68,6 +73,26 @@ async def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         await store.close()
     _print(args, result)
     return 0
+
+
+def _policy_names(env: Mapping[str, str]) -> Callable[[], frozenset[str]]:
+    """The policy names the gateway knows, loaded only when a command sets a policy."""
+    directory = env.get(POLICY_DIR_ENV) or None
+
+    def load() -> frozenset[str]:
+        # Imported here: the policy engine is not needed by commands that set no policy.
+        from gateway.policy.files import PolicyLoadError
+        from gateway.policy.registry import policy_names
+
+        try:
+            return policy_names(None if directory is None else Path(directory))
+        except (PolicyLoadError, OSError) as exc:
+            raise UsageError(
+                f"{POLICY_DIR_ENV}: the policies in {directory} do not load, so a policy "
+                f"name cannot be checked (run `gateway policies check {directory}`):\n{exc}"
+            ) from None
+
+    return load
 
 
 def _hasher(args: argparse.Namespace, env: Mapping[str, str]) -> KeyHasher | None:

@@ -147,7 +147,11 @@ def _access_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models", type=_models, help="comma-separated model names (default: the team's / all)"
     )
-    parser.add_argument("--policy", help="policy name (default: the team's / 'default')")
+    parser.add_argument(
+        "--policy",
+        help="policy name, defined in GATEWAY_POLICY_DIR or 'default' "
+        "(default: the team's / 'default')",
+    )
 
 
 def _budget_options(parser: argparse.ArgumentParser, *, removable: bool = False) -> None:

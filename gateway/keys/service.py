@@ -1,14 +1,14 @@
 """Admin operations on teams and keys, shared by the CLI and the admin API; plain-dict results.
 
 Results never hold a secret hash. A secret appears once: in the result of the create or
-rotate call that made it.
+rotate call that made it. A policy name is accepted only if the gateway knows it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import msgspec
@@ -34,21 +34,32 @@ DEMO_TEAM_ID = "demo"
 DEMO_KEY_ID = "key_demo"
 DEMO_SECRET = "sk-bedrock-gateway-demo-key"  # noqa: S105 (published on purpose)
 MAX_GRACE_S = 30 * 86400
+# Every gateway has this policy (it refuses to start without one), so it needs no lookup.
+DEFAULT_POLICY = "default"
+# Enough for an admin to spot a typo; a long list would bury the message.
+_LISTED_POLICIES = 20
 
 Result = dict[str, Any]
 
 
 class KeyService:
+    """``known_policies`` returns the policy names keys and teams may name (the running
+    registry's, or those a CLI loaded); it is called only when a name other than
+    ``default`` is set. None skips the check: only for callers that set no policy."""
+
     def __init__(
         self,
         store: KeyStore,
         hasher: KeyHasher | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        known_policies: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self._store = store
         # Listing and showing need no hashing secret; creating and rotating do.
         self._hasher = hasher
         self._clock = clock
+        self._known_policies = known_policies
 
     # -- teams ----------------------------------------------------------------------------
 
@@ -58,7 +69,7 @@ class KeyService:
         name: str,
         team_id: str | None = None,
         allowed_models: list[str] | None = None,
-        policy: str = "default",
+        policy: str = DEFAULT_POLICY,
         budgets: Mapping[str, int | None] | None = None,
     ) -> Result:
         if team_id is not None and not valid_id(team_id):
@@ -69,7 +80,7 @@ class KeyService:
             id=team_id or new_team_id(),
             name=check_name(name),
             allowed_models=check_models(allowed_models),
-            policy=check_text(policy, "policy"),
+            policy=self._policy(policy),
             budgets=check_budgets(budgets or {}),
             created_at=self._clock(),
         )
@@ -96,7 +107,7 @@ class KeyService:
             allowed_models=(
                 msgspec.UNSET if allowed_models is msgspec.UNSET else check_models(allowed_models)
             ),
-            policy=msgspec.UNSET if policy is msgspec.UNSET else check_text(policy, "policy"),
+            policy=msgspec.UNSET if policy is msgspec.UNSET else self._policy(policy),
             budgets=dict(budgets or {}),
         )
         check_budgets(update.budgets)
@@ -144,7 +155,7 @@ class KeyService:
                 created_at=now,
                 expires_at=expires_at,
                 allowed_models=models,
-                policy=None if policy is None else check_text(policy, "policy"),
+                policy=None if policy is None else self._policy(policy),
                 metadata=check_metadata(metadata or {}),
                 budgets=check_budgets(budgets or {}),
                 rpm=check_rate(rpm, "rpm"),
@@ -250,6 +261,24 @@ class KeyService:
         if team is None:
             raise team_not_found(team_id)
         return team
+
+    def _policy(self, name: str) -> str:
+        """A valid policy name the gateway knows; a 400 naming ``policy`` otherwise."""
+        check_text(name, "policy")
+        if name == DEFAULT_POLICY or self._known_policies is None:
+            return name
+        known = sorted(self._known_policies())
+        if name in known:
+            return name
+        listed = ", ".join(known[:_LISTED_POLICIES]) + (
+            ", …" if len(known) > _LISTED_POLICIES else ""
+        )
+        raise InvalidRequestError(
+            f"No policy named '{name}' is defined (known: {listed}); add its file to the "
+            "gateway's policy directory and reload the gateway first.",
+            param="policy",
+            code="unknown_policy",
+        )
 
     async def _insert(self, key: ApiKey, plain: str) -> Result:
         await self._store.create_key(key)

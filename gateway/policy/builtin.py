@@ -3,8 +3,9 @@
 Every pattern is anchored with look-arounds so it cannot start or end inside a longer
 token, and a validator (checksum, ranges, context words) rejects look-alikes. Numbers
 that only a label can tell apart (routing, NHS, SIN, SWIFT, bare 9- to 11-digit runs)
-need a context word just before them on the same line. NAME and ADDRESS are not here:
-see README.md in this package for why and what to use instead.
+need a context word just before them on the same line, or in the header of their table
+column (``context.py``). NAME and ADDRESS are not here: see README.md in this package
+for why and what to use instead.
 """
 
 from __future__ import annotations

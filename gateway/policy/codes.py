@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import re
 
-import regex
-
 from gateway.policy import validators as v
-from gateway.policy.charsets import (
-    ALNUM,
-    CONTEXT_WINDOW,
-    DIGITS,
-    FLAGS,
-    HEX,
-    UPPER,
-    has_context,
-)
+from gateway.policy.charsets import ALNUM, DIGITS, HEX, UPPER
+from gateway.policy.context import has_context, label_gate
 from gateway.policy.detector import Finding, Match, RegexDetector
-from gateway.policy.regions import Region, TokenRegion, word_gate
+from gateway.policy.numbers import shapes
+from gateway.policy.regions import ClassMap, RunRegion, TriggerRegion
 
 IBAN = (
     r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}"
@@ -28,13 +20,11 @@ NINO = (
     r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z](?<!BG|GB|KN|NK|NT|TN|ZZ)"
     r"(?P<s> ?)[0-9]{2}(?P=s)[0-9]{2}(?P=s)[0-9]{2}(?P=s)[A-D](?![A-Za-z0-9])"
 )
-# Both start with two capitals and two digits: one shared scan finds them.
-_UPPER_DIGITS = r"[A-Z]{2} ?[0-9]{2}[A-Z0-9 ]*"
 SWIFT = r"[A-Z](?<![A-Za-z0-9].)[A-Z]{5}[A-Z0-9]{2}(?:[A-Z0-9]{3})?(?![A-Za-z0-9])"
 # ISO 3779: no I, O or Q, and the last four characters are always numeric.
 VIN = r"(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{13}[0-9]{4}(?![A-Za-z0-9])"
-_VIN_TAIL = r"[0-9]{4}(?![A-Za-z0-9])"  # the scan's anchor: 13 characters after the start
-VIN_WORDS = r"vin|vehicle|chassis"
+VIN_WORDS = ("vin", "vehicle", "chassis")
+SWIFT_WORDS = ("swift", "bic")
 AWS_ACCESS = (
     r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)"
     r"[A-Z0-9]{16}(?![A-Za-z0-9])"
@@ -43,7 +33,7 @@ AWS_ACCESS = (
 AWS_SECRET = r"[A-Za-z0-9/+](?<![A-Za-z0-9/+].)[A-Za-z0-9/+]{39}(?![A-Za-z0-9/+=])"  # noqa: S105
 
 
-def _iban(text: str, m: Match) -> Finding | None:
+def _iban(text: str, m: Match, cache: dict[str, object]) -> Finding | None:
     start, end = m.span()
     if v.iban_ok(m.group().replace(" ", "")):
         return Finding("INTERNATIONAL_BANK_ACCOUNT_NUMBER", start, end)
@@ -54,24 +44,24 @@ def _iban(text: str, m: Match) -> Finding | None:
     return None
 
 
-def _swift(text: str, m: Match) -> Finding | None:
-    if not has_context("swift|bic", text, m.start()):
+def _swift(text: str, m: Match, cache: dict[str, object]) -> Finding | None:
+    if not has_context(SWIFT_WORDS, text, m.start(), cache):
         return None
     return Finding("SWIFT_CODE", *m.span())
 
 
-def _vin(text: str, m: Match) -> Finding | None:
+def _vin(text: str, m: Match, cache: dict[str, object]) -> Finding | None:
     value = m.group()
     letters = sum(ch.isalpha() for ch in value)
     if letters < 2 or letters > 13:
         return None
     # European VINs carry no check digit; accept them only when labelled.
-    if not (v.vin_check_ok(value) or has_context(VIN_WORDS, text, m.start())):
+    if not (v.vin_check_ok(value) or has_context(VIN_WORDS, text, m.start(), cache)):
         return None
     return Finding("VEHICLE_IDENTIFICATION_NUMBER", *m.span())
 
 
-def _aws_secret(text: str, m: Match) -> Finding | None:
+def _aws_secret(text: str, m: Match, cache: dict[str, object]) -> Finding | None:
     value = m.group()
     if all(ch in HEX for ch in value):  # SHA-1 and git object ids
         return None
@@ -83,40 +73,44 @@ def _aws_secret(text: str, m: Match) -> Finding | None:
     return Finding("AWS_SECRET_KEY", *m.span())
 
 
-def _mixed_case(token: str) -> bool:
-    return token.lower() != token and token.upper() != token
-
-
 def code_detectors() -> dict[str, RegexDetector]:
     """Built on demand (start-up), never at import."""
-    upper_digits = Region(regex.compile(_UPPER_DIGITS, FLAGS))
-    caps = UPPER + DIGITS + " "
+    # IBANs and NI numbers start with two capitals and two digits ("GB82", "AB 12"), SWIFT
+    # codes with six capitals; found in the class map the digit runs use.
+    upper_digits = TriggerRegion("AA_?00", shapes(), run="A0_", reach=44)
+    # VINs and AWS secrets are whole runs of one class; access keys have fixed prefixes.
+    alnum = ClassMap("alnum", {"x": ALNUM})
+    access = "A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)"
+    caps_run = UPPER + DIGITS + " "
     return {
         "iban": RegexDetector(
             types=("INTERNATIONAL_BANK_ACCOUNT_NUMBER",), pattern=re.compile(IBAN),
-            max_length=44, validate=_iban, run_chars=caps, region=upper_digits, min_digits=2,
+            max_length=44, validate=_iban, run_chars=caps_run, region=upper_digits,
+            min_digits=2, needs=DIGITS,
         ),
         "swift": RegexDetector(
             types=("SWIFT_CODE",), pattern=re.compile(SWIFT), max_length=11,
-            validate=_swift, run_chars=ALNUM,
-            gate=word_gate("swift", "bic", back=CONTEXT_WINDOW + 16),
+            validate=_swift, run_chars=ALNUM, needs=UPPER,
+            region=TriggerRegion("AAAAAA", shapes(), run="A0", reach=11),
+            gate=label_gate(SWIFT_WORDS),
         ),
         "nino": RegexDetector(
             types=("UK_NATIONAL_INSURANCE_NUMBER",), pattern=re.compile(NINO),
-            max_length=13, run_chars=caps, region=upper_digits, min_digits=6,
+            max_length=13, run_chars=caps_run, region=upper_digits, min_digits=6,
+            needs=DIGITS,
         ),
         "vin": RegexDetector(
             types=("VEHICLE_IDENTIFICATION_NUMBER",), pattern=re.compile(VIN),
-            max_length=17, validate=_vin, run_chars=ALNUM,
-            region=Region(regex.compile(_VIN_TAIL, FLAGS), lead=13),
+            max_length=17, validate=_vin, run_chars=ALNUM, region=RunRegion(alnum, 17, 17),
+            needs=DIGITS,
         ),
         "aws_access": RegexDetector(
-            types=("AWS_ACCESS_KEY",), pattern=regex.compile(AWS_ACCESS, FLAGS),
-            max_length=20, run_chars=ALNUM,
+            types=("AWS_ACCESS_KEY",), pattern=re.compile(AWS_ACCESS),
+            max_length=20, run_chars=ALNUM, region=TriggerRegion(access, tail=16), needs="A",
         ),
         "aws_secret": RegexDetector(
             types=("AWS_SECRET_KEY",), pattern=re.compile(AWS_SECRET), max_length=40,
             validate=_aws_secret, run_chars=ALNUM + "/+=",
-            region=TokenRegion(40, ALNUM + "/+", _mixed_case),
+            region=RunRegion(ClassMap("base64", {"x": ALNUM + "/+"}), 40, 40),
         ),
     }  # fmt: skip

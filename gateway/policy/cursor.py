@@ -17,14 +17,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.policy.config import Action
+from gateway.policy.config import MAX_LOOKBEHIND, Action
+from gateway.policy.context import REACH
 from gateway.policy.detector import CONTINUATION, OVERLONG, Detector, Finding
 from gateway.policy.errors import PiiBlockedError
-from gateway.policy.pseudonym import PseudonymState
+from gateway.policy.pseudonym import Origin, PseudonymState
+from gateway.policy.regions import FLOOR
 
 PLACEHOLDER = "PLACEHOLDER"  # internal type of "<EMAIL_1>"-shaped tokens
-# Text kept before the earliest resume point: look-behinds and context words need it.
-KEEP_LEFT = 96
+# Text kept before the earliest resume point: look-behinds, context words and table
+# headers read it. It is released text, so it costs memory, never hold-back.
+KEEP_LEFT = max(MAX_LOOKBEHIND, REACH) + 1
+# The window is trimmed once this much more than it needs has piled up, not on every
+# push: trimming copies the window.
+TRIM_SLACK = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +51,12 @@ class Plan:
     actions: Mapping[str, Action]
     hash_key: bytes | None
     pseudonymized: frozenset[str]
+    keep_left: int = KEEP_LEFT  # text a stream keeps before the earliest resume point
 
 
-# input: text bound for the model; restore: placeholders back to values (model answer,
-# first stage); output: the restored answer, where the client's own values stay.
+# input: text bound for the model; restore: placeholders back to the client's values
+# (model answer, first stage); output: the restored answer, where the client's own values
+# stay and the model's own PII gets answer-origin placeholders (never restored).
 Mode = Literal["input", "restore", "output"]
 _Item = tuple[int, int, int, Finding]  # (start, -end, rank, finding), absolute offsets
 
@@ -59,9 +67,9 @@ class Cursor:
 
     __slots__ = (
         "_base",
+        "_blocker",
         "_carry",
         "_emitted",
-        "_fresh",
         "_mode",
         "_pending",
         "_plan",
@@ -71,19 +79,10 @@ class Cursor:
         "redactions",
     )
 
-    def __init__(
-        self, plan: Plan, state: PseudonymState, mode: Mode, fresh: set[str] | None = None
-    ) -> None:
+    def __init__(self, plan: Plan, state: PseudonymState, mode: Mode) -> None:
         self._plan = plan
         self._state = state
         self._mode = mode
-        # Placeholders the output stage issued for this answer's own (model-made) PII.
-        # They share the request's state with the client's, but are not the client's:
-        # restore leaves them literal (whole-text restore runs before any is issued, so a
-        # stream's restore stage, running behind the output stage, must not see them
-        # either) and output never treats their values as the client's. A streaming
-        # filter shares one set between its two stages.
-        self._fresh: set[str] = set() if fresh is None else fresh
         n = len(plan.detectors)
         self._pos = [0] * n
         self._carry = [0] * n
@@ -91,6 +90,7 @@ class Cursor:
         self._emitted = 0  # absolute offset up to which output was produced
         self._base = 0  # absolute offset of self._text[0]
         self._text = ""
+        self._blocker = 0  # the detector that last kept a push from releasing anything
         self.redactions: list[Redaction] = []
 
     @property
@@ -102,26 +102,38 @@ class Cursor:
         text = self._text + chunk
         base = self._base
         n = len(text)
-        horizon = n
-        items = self._pending
         pos, carry = self._pos, self._carry
-        cache: dict[str, object] = {}
         detectors = self._plan.detectors
         if final:
             limits = [n] * len(detectors)
+            horizon = n
         else:
-            limits = [det.settled(text) for det in detectors]
-            horizon = min(limits, default=n)
-            if base + horizon <= self._emitted:
-                # Nothing new can be released yet; scanning later sees the same text plus
-                # more, and detectors resume where they stopped, so skipping is exact.
+            # Nothing new can be released while any detector has not settled past what
+            # was released; skipping is exact, since scanning later sees the same text
+            # plus more and detectors resume where they stopped. The detector that
+            # blocked last time usually still does (a word or number is growing).
+            emitted = self._emitted - base
+            if detectors and detectors[self._blocker].settled(text) <= emitted:
                 self._text = text
                 return ""
+            limits = []
+            for rank, det in enumerate(detectors):
+                limit = det.settled(text)
+                if limit <= emitted:
+                    self._blocker = rank
+                    self._text = text
+                    return ""
+                limits.append(limit)
+            horizon = min(limits, default=n)
+        items = self._pending
+        # Shared scans start where the earliest detector resumes (see regions.FLOOR).
+        cache: dict[str, object] = {FLOOR: min(pos, default=base) - base}
         for rank, det in enumerate(detectors):
             settled = limits[rank]
-            found, resume, carry[rank] = det.scan(
-                text, pos[rank] - base, settled, carry[rank], cache
-            )
+            start = pos[rank] - base
+            if start >= settled:
+                continue  # no attempt in the range: nothing to scan
+            found, resume, carry[rank] = det.scan(text, start, settled, carry[rank], cache)
             pos[rank] = resume + base
             for f in found:
                 items.append((f.start + base, -f.end - base, rank, f))
@@ -153,8 +165,8 @@ class Cursor:
             self._text = ""
             self._base = base + n
         else:
-            cut = min(cursor, min(pos) - KEEP_LEFT) - base
-            if cut > 0:
+            cut = min(cursor, min(pos, default=cursor) - self._plan.keep_left) - base
+            if cut > TRIM_SLACK:
                 self._text = text[cut:]
                 self._base = base + cut
             else:
@@ -165,23 +177,23 @@ class Cursor:
         state = self._state
         if f.type == PLACEHOLDER:
             if self._mode == "restore":
-                if value in self._fresh:
-                    return value
-                return state.value(value) or value
+                # Only the client's values come back; a placeholder standing for PII the
+                # model produced (in any block or chunk of the answer) stays as it is.
+                restored = state.restore(value)
+                return value if restored is None else restored
             if self._mode == "output":
-                return value  # one we never issued: not ours to change
+                return value  # left by restore: never issued, or the model's own PII
             # A literal "<EMAIL_1>" in the input must not be confused with one we issue:
             # it gets a placeholder of its own, which restores to the literal.
             entity_type = value[1 : value.rindex("_")]
             if entity_type in self._plan.pseudonymized:
-                return state.placeholder(entity_type, value)
+                return state.placeholder(entity_type, value, origin=Origin.REQUEST)
             return value
         action = self._plan.actions[f.type]
         if (
             action is Action.PSEUDONYMIZE
             and self._mode == "output"
-            and state.knows(f.type, value)
-            and state.placeholder(f.type, value) not in self._fresh  # known: a lookup only
+            and state.from_client(f.type, value)
         ):
             return value  # the client's own value, restored from its placeholder upstream
         if action is Action.BLOCK:
@@ -193,10 +205,8 @@ class Cursor:
             return "" if f.flags & CONTINUATION else f"[{f.type}]"
         self.redactions.append(Redaction(f.type, action, start, end))
         if action is Action.PSEUDONYMIZE:
-            made = state.placeholder(f.type, value)
-            if self._mode == "output":
-                self._fresh.add(made)
-            return made
+            origin = Origin.ANSWER if self._mode == "output" else Origin.REQUEST
+            return state.placeholder(f.type, value, origin=origin)
         if action is Action.HASH:
             key = self._plan.hash_key or b""
             digest = hmac.new(key, f"{f.type}\0{value}".encode(), hashlib.sha256).hexdigest()

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 import regex
 
 from gateway.policy.builtin import builtin_detectors
-from gateway.policy.config import Action, RedactionConfig, check_config, pattern_width
+from gateway.policy.config import (
+    MAX_LOOKBEHIND,
+    Action,
+    RedactionConfig,
+    check_config,
+    pattern_width,
+)
 from gateway.policy.cursor import PLACEHOLDER, Cursor, Plan, Redaction
 from gateway.policy.detector import Detector, RegexDetector
 from gateway.policy.pseudonym import PseudonymState
@@ -56,8 +62,9 @@ class Redactor:
             # First, so a placeholder wins ties and is never re-detected as something else.
             detectors.insert(0, placeholders)
             self._restore_plan = Plan(
-                detectors=(placeholders,), actions={}, hash_key=None, pseudonymized=frozenset()
-            )
+                detectors=(placeholders,), actions={}, hash_key=None, pseudonymized=frozenset(),
+                keep_left=MAX_LOOKBEHIND,  # reads no context words or table headers
+            )  # fmt: skip
         self._plan = Plan(
             detectors=tuple(detectors),
             actions=actions,
@@ -85,8 +92,9 @@ class Redactor:
     def redact_output(
         self, text: str, state: PseudonymState | None = None
     ) -> tuple[str, list[Redaction]]:
-        """Restore this request's placeholders in a whole answer, then redact it; the
-        client's own values stay. Offsets in the redactions refer to the restored text."""
+        """Restore the client's values behind this request's placeholders in a whole
+        answer, then redact it; the client's own values stay, the model's own PII keeps its
+        placeholder. Offsets in the redactions refer to the restored text."""
         state = PseudonymState() if state is None else state
         if self._restore_plan is not None:
             text = Cursor(self._restore_plan, state, "restore").push(text, final=True)
@@ -97,11 +105,10 @@ class Redactor:
         """A streaming filter for one answer; ``restore=False`` redacts as for input."""
         if not restore:
             return OutputFilter(Cursor(self._plan, state, "input"))
-        fresh: set[str] = set()  # shared: the restore stage runs behind the output stage
         restorer = None
         if self._restore_plan is not None:
-            restorer = Cursor(self._restore_plan, state, "restore", fresh)
-        return OutputFilter(Cursor(self._plan, state, "output", fresh), restorer)
+            restorer = Cursor(self._restore_plan, state, "restore")
+        return OutputFilter(Cursor(self._plan, state, "output"), restorer)
 
 
 def _custom_detectors(config: RedactionConfig) -> list[Detector]:

@@ -4,11 +4,17 @@ Lookups read one attribute holding an immutable-by-convention dict; a reload bui
 whole new dict in a worker thread and replaces the attribute in one assignment, so a
 request sees either the old set or the new one, never a mix.
 
-An unknown policy name (a key or team naming a policy that no file defines, e.g. after a
-file was removed) resolves to ``default``, which is secure by default, and is logged once
-per name. Failing such requests instead would turn a configuration slip into an outage
-for every key that names the policy; ``names`` lets the admin API refuse unknown names
-when keys are created.
+An unknown policy name fails closed. A key or team naming a policy that no loaded file
+defines (the file was removed or renamed, or a name was set while another policy set was
+loaded) gets 503 ``policy_unavailable`` on every request until a file defines the name
+again; it never runs under ``default`` or any other policy, since a team assigned
+``strict`` must not silently get something weaker. The first such request per name (per
+worker, and again after each reload) is logged at ERROR with the policy, key and team ids;
+each request shows in the access log with ``error_code`` ``policy_unavailable`` and in
+``gateway_requests_total`` as a 5xx. The admin API and CLI refuse unknown names when keys
+and teams are created or changed (``names``, ``policy_names``); a reload cannot know
+which keys name the policies it removes (that needs a scan of the key store), so it logs
+the removed names and the refusal above applies to their keys from then on.
 """
 
 from __future__ import annotations
@@ -20,10 +26,14 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from gateway.policy.errors import PolicyUnavailableError
 from gateway.policy.files import PolicyLoadError, load_directory
 from gateway.policy.model import Policy
 
 DEFAULT = "default"
+# Names do not depend on the hash key, and an admin tool has no business holding the
+# gateway's; a stand-in lets files using the hash action load (as `policies check` does).
+_NAMES_ONLY_HASH_KEY = b"policy-names"
 
 log = logging.getLogger("gateway.policy")
 
@@ -59,8 +69,11 @@ class PolicyRegistry:
     def names(self) -> frozenset[str]:
         return frozenset(self._policies)
 
-    def get(self, name: str | None) -> Policy:
-        """The named policy; None means ``default``, an unknown name falls back to it."""
+    def get(
+        self, name: str | None, *, key_id: str | None = None, team_id: str | None = None
+    ) -> Policy:
+        """The named policy; None means ``default``. An unknown name raises
+        PolicyUnavailableError (503); ``key_id`` and ``team_id`` only go to the log."""
         policies = self._policies  # one read: the whole lookup uses one generation
         if name is None:
             return policies[DEFAULT]
@@ -69,8 +82,15 @@ class PolicyRegistry:
             return found
         if name not in self._warned:
             self._warned.add(name)
-            log.warning("unknown policy %s: using the default policy", name, extra={"policy": name})
-        return policies[DEFAULT]
+            log.error(
+                "unknown policy %s named by key %s of team %s: its requests are refused "
+                "(503 policy_unavailable) until a policy file defines it",
+                name,
+                key_id or "-",
+                team_id or "-",
+                extra={"policy": name, "key_id": key_id or "-", "team": team_id or "-"},
+            )
+        raise PolicyUnavailableError()
 
     def reload(self) -> bool:
         """Read the directory again; swap only if every file is valid. Blocking: call it
@@ -93,10 +113,20 @@ class PolicyRegistry:
                     len(exc.errors),
                 )
                 return False
+            removed = sorted(set(self._policies) - set(policies))
             self._policies = policies
             # A name that was unknown may exist now, or vanish again later: warn afresh.
             self._warned = set()
         log.info("policies reloaded: %s", len(policies))
+        for name in removed:
+            # Keys and teams are not scanned here (they live in the key store); any still
+            # naming this policy are refused from now on, which `get` logs on first use.
+            log.warning(
+                "policy %s was removed by the reload: keys and teams naming it now get "
+                "503 policy_unavailable",
+                name,
+                extra={"policy": name},
+            )
         return True
 
     def install_sighup(
@@ -134,4 +164,13 @@ class PolicyRegistry:
         future.add_done_callback(finished)
 
 
-__all__ = ["DEFAULT", "PolicyRegistry"]
+def policy_names(directory: Path | None) -> frozenset[str]:
+    """The names a gateway started with this policy directory knows: the directory's
+    policies, or only the built-in ``default`` when there is none (as ``build_policies``
+    in composition.py does). Raises PolicyLoadError, as the gateway would refuse to start."""
+    if directory is None:
+        return frozenset({DEFAULT})
+    return frozenset(load_directory(directory, hash_key=_NAMES_ONLY_HASH_KEY))
+
+
+__all__ = ["DEFAULT", "PolicyRegistry", "policy_names"]

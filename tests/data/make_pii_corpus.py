@@ -12,6 +12,8 @@ Labelling rules (decided before the detectors were measured, and kept):
 * an IP with a port or prefix ("10.0.0.5:8080", "10.0.0.0/8") is labelled without it;
 * bare digit runs count as phone, SSN, routing, NHS or SIN numbers only when a label
   ("phone", "SSN", ...) stands next to them; unlabelled they are IDs (negatives);
+* in CSV documents the header line names each column (the entity type, lower-cased),
+  so the header is the label of every cell below it;
 * AWS secret keys appear with the label people put next to them (secret, key, ...).
 """
 

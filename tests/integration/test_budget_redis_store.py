@@ -7,7 +7,6 @@ import calendar
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 import redis
@@ -130,38 +129,24 @@ def command_calls(server: RedisServer) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
 
-class CountingRedis(redis.asyncio.Redis):
-    """The real client, counting the commands the store sends (the seam is the client)."""
-
-    sent: ClassVar[list[str]] = []
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.sent.append(str(args[0]))
-        return await super().execute_command(*args, **options)
-
-
 async def test_reserve_and_settle_are_one_round_trip_each(redis_server: RedisServer) -> None:
-    client = CountingRedis.from_url(redis_server.url)
-    store = RedisBudgetStore(client)
+    store = RedisBudgetStore.from_url(redis_server.url)
     try:
         warm = await store.reserve(req("warm"))  # connects and loads the script
         assert warm.reservation is not None
         await store.settle(warm.reservation, 1, T0)
         with redis_server.client() as admin:
             admin.config_resetstat()
-        CountingRedis.sent.clear()
         for i in range(25):
             result = await store.reserve(req(f"r{i}"))
             assert result.reservation is not None
             await store.settle(result.reservation, 5, T0)
-        sent = list(CountingRedis.sent)
         calls = command_calls(redis_server)
     finally:
         await store.close()
-    assert sent == ["EVALSHA"] * 50
-    # The server saw the same: 50 script runs, none re-sent as EVAL.
+    # 50 script runs: no EVAL re-sends, no PING or other chatter from the client.
     assert calls["evalsha"] == 50
-    assert "eval" not in calls
+    assert not {"eval", "ping", "script|load"} & calls.keys()
 
 
 async def test_scripts_are_resent_after_redis_forgets_them(redis_server: RedisServer) -> None:
@@ -214,15 +199,15 @@ async def test_redis_down_fails_closed_quickly_then_recovers_without_restart(
 
 
 async def test_a_hung_redis_times_out_then_recovers(redis_server: RedisServer) -> None:
-    store = RedisBudgetStore.from_url(redis_server.url, socket_timeout_s=0.3)
+    store = RedisBudgetStore.from_url(redis_server.url, timeout_s=0.3)
     try:
         assert (await store.reserve(req("before"))).ok
         redis_server.freeze()
         started = time.monotonic()
         with pytest.raises(BudgetStoreUnavailableError):
             await store.reserve(req("during"))
-        # 0.3 s read timeout, one retry: about 0.6 s; the bound only rules out hanging.
-        assert time.monotonic() - started < 10.0
+        # 0.3 s for the reply and no retry after a timeout; the bound only rules out hanging.
+        assert 0.25 < time.monotonic() - started < 10.0
         redis_server.thaw()
         assert (await store.reserve(req("after"))).ok
     finally:
@@ -234,9 +219,7 @@ async def test_two_replicas_never_overspend_a_shared_budget(
     redis_url: str, redis_namespace: str
 ) -> None:
     replicas = [
-        RedisBudgetStore.from_url(
-            redis_url, namespace=redis_namespace, max_connections=16, pool_timeout_s=30
-        )
+        RedisBudgetStore.from_url(redis_url, namespace=redis_namespace, timeout_s=10)
         for _ in range(2)
     ]
     try:
@@ -279,6 +262,5 @@ async def test_scripts_run_on_a_cluster_node(tmp_path: Path) -> None:
 
 
 def test_a_namespace_cannot_carry_its_own_hash_tag() -> None:
-    client = redis.asyncio.Redis()  # never connects
     with pytest.raises(ValueError, match="braces"):
-        RedisBudgetStore(client, namespace="gw:{b}")
+        RedisBudgetStore.from_url("redis://127.0.0.1:1", namespace="gw:{b}")  # never connects

@@ -43,8 +43,8 @@ async def store(
     if request.param == "memory":
         built = MemoryBudgetStore()
     else:
-        # A generous pool wait: 300 concurrent calls queue for 64 connections on a busy box.
-        built = RedisBudgetStore.from_url(redis_url, namespace=redis_namespace, pool_timeout_s=30)
+        # A generous timeout: 300 concurrent calls share one connection on a busy box.
+        built = RedisBudgetStore.from_url(redis_url, namespace=redis_namespace, timeout_s=10)
     yield built
     await built.close()
 
@@ -336,3 +336,49 @@ async def test_negative_usage_is_rejected(store: BudgetStore) -> None:
 
 async def test_ping_answers(store: BudgetStore) -> None:
     await store.ping()
+
+
+async def test_a_begun_settlement_completes_without_anyone_awaiting_it(
+    store: BudgetStore,
+) -> None:
+    day = Limit("key", "k1", Window.DAY, 1000)
+    reservation = await grant(store, req("a", (day,), 300))
+    answer = store.begin_settle(reservation, 120, T0 + 1)
+    await store.flush()
+    # Another reader sees it as soon as it is on its way, before its answer is read.
+    assert await state(store, day) == (120, 0, 880)
+    assert await answer is True
+    repeat = store.begin_settle(reservation, 120, T0 + 2)
+    assert await repeat is False
+
+
+async def test_a_begun_settlement_survives_its_caller_being_cancelled(store: BudgetStore) -> None:
+    day = Limit("key", "k1", Window.DAY, 1000)
+    reservation = await grant(store, req("a", (day,), 300))
+
+    begun = asyncio.Event()
+
+    async def caller() -> None:
+        store.begin_settle(reservation, 200, T0 + 1)
+        begun.set()
+        await asyncio.Event().wait()  # still busy when the client goes away
+
+    task = asyncio.create_task(caller())
+    await begun.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.flush()
+    assert await state(store, day) == (200, 0, 800)
+
+
+async def test_begin_settle_rejects_negative_usage_at_once(store: BudgetStore) -> None:
+    day = Limit("key", "k1", Window.DAY, 1000)
+    reservation = await grant(store, req("a", (day,), 300))
+    with pytest.raises(ValueError, match="negative"):
+        store.begin_settle(reservation, -1, T0)
+    assert await state(store, day) == (0, 300, 700)
+
+
+async def test_flush_with_nothing_begun_returns_at_once(store: BudgetStore) -> None:
+    await asyncio.wait_for(store.flush(), timeout=1)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,8 @@ HASH_SECRET = "cli-test-hash-secret-0123456789abcdef"
 class Cli:
     def __init__(self, redis_url: str, namespace: str) -> None:
         self.env = {
-            **os.environ,
+            # The built-in policy set unless a test names a policy directory.
+            **{k: v for k, v in os.environ.items() if k != "GATEWAY_POLICY_DIR"},
             "GATEWAY_REDIS_URL": redis_url,
             "GATEWAY_KEY_NAMESPACE": namespace,
             "GATEWAY_KEY_HASH_SECRET": HASH_SECRET,
@@ -180,3 +182,70 @@ def test_unreachable_redis_exits_1_without_leaking_the_password(cli: Cli) -> Non
     assert done.returncode == 1
     assert "cannot reach the key store at redis://127.0.0.1:" in done.stderr
     assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_policy_names_must_be_known_to_the_gateway(cli: Cli) -> None:
+    # No GATEWAY_POLICY_DIR: like the gateway, only the built-in "default" exists.
+    refused = cli.run(
+        "teams", "create", "--id", "acme", "--name", "Acme", "--policy", "strict", "--json"
+    )
+    assert refused.returncode == 1
+    error = json.loads(refused.stdout)["error"]
+    assert (error["param"], error["code"]) == ("policy", "unknown_policy")
+    assert "known: default)" in refused.stderr
+    assert cli.json("teams", "list") == []
+
+    shipped = {**cli.env, "GATEWAY_POLICY_DIR": str(ROOT / "policies")}
+    done = cli.run(
+        "teams",
+        "create",
+        "--id",
+        "acme",
+        "--name",
+        "Acme",
+        "--policy",
+        "strict",
+        "--json",
+        env=shipped,
+    )
+    assert done.returncode == 0, done.stderr
+    key = cli.run(
+        "keys",
+        "create",
+        "--team",
+        "acme",
+        "--name",
+        "ci",
+        "--policy",
+        "pseudonymize",
+        "--json",
+        env=shipped,
+    )
+    assert json.loads(key.stdout)["policy"] == "pseudonymize"
+    for args in (
+        ("teams", "update", "acme", "--policy", "strcit"),
+        ("keys", "create", "--team", "acme", "--name", "ci2", "--policy", "strcit"),
+    ):
+        done = cli.run(*args, "--json", env=shipped)
+        assert done.returncode == 1
+        assert json.loads(done.stdout)["error"]["param"] == "policy"
+        assert "known: default, guardrail-only, pseudonymize, strict)" in done.stderr
+    assert cli.json("teams", "show", "acme")["policy"] == "strict"
+    assert len(cli.json("keys", "list")) == 1
+
+
+def test_a_policy_directory_that_does_not_load_refuses_only_policy_changes(
+    cli: Cli, tmp_path: Path
+) -> None:
+    (tmp_path / "default.yaml").write_text("version: 1\n")
+    (tmp_path / "strict.yaml").write_text("version: 1\npii: {input: maybe}\n")
+    broken = {**cli.env, "GATEWAY_POLICY_DIR": str(tmp_path)}
+    done = cli.run(
+        "teams", "create", "--id", "acme", "--name", "Acme", "--policy", "strict", env=broken
+    )
+    assert done.returncode == 2
+    assert f"the policies in {tmp_path} do not load" in done.stderr
+    assert "strict.yaml:2: pii.input" in done.stderr
+    # Commands that set no policy (or "default", which every gateway has) still work.
+    for args in (("teams", "create", "--id", "acme", "--name", "Acme"), ("teams", "list")):
+        assert cli.run(*args, env=broken).returncode == 0

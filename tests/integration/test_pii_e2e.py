@@ -7,6 +7,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -147,6 +148,53 @@ def test_pseudonymised_values_come_back_to_the_client(
     assert EMAIL not in upstream
     assert "<EMAIL_1>" in upstream
     assert answer == f"Sure, I will write to {EMAIL} today."
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_pii_only_the_model_produced_never_comes_back_raw(
+    policy_gateways: dict[str, str], emu: EmulatorHandle, stream: bool
+) -> None:
+    """The emulated model calls a tool whose arguments repeat an e-mail the client never sent
+    in its messages and write placeholders itself: only the client's own value is restored.
+    (Tool schemas are not redacted, so a ``const`` there is how the emulator "invents" it.)"""
+    invented = "mallory@model-made.org"
+    schema = {
+        "type": "object",
+        "properties": {
+            "to": {"const": invented},
+            "cc": {"const": invented},
+            "note": {"const": "see <EMAIL_2>"},
+            "bcc": {"const": "<EMAIL_1>"},
+        },
+    }
+    client = sdk(policy_gateways["pseudonymize"])
+    kwargs: dict[str, Any] = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": f"Mail {EMAIL} about it"}],
+        "tools": [{"type": "function", "function": {"name": "send", "parameters": schema}}],
+    }
+    if stream:
+        chunks = list(client.chat.completions.create(**kwargs, stream=True))
+        raw = json.dumps([c.model_dump() for c in chunks])
+        arguments = "".join(
+            call.function.arguments or ""
+            for c in chunks
+            if c.choices
+            for call in c.choices[0].delta.tool_calls or ()
+            if call.function is not None
+        )
+    else:
+        result = client.chat.completions.create(**kwargs)
+        raw = result.model_dump_json()
+        [call] = result.choices[0].message.tool_calls or []
+        arguments = call.function.arguments
+    assert invented not in raw
+    assert json.loads(arguments) == {
+        "to": "<EMAIL_2>",
+        "cc": "<EMAIL_2>",
+        "note": "see <EMAIL_2>",
+        "bcc": EMAIL,
+    }
 
 
 def test_strict_policy_blocks_naming_types_not_values(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import zlib
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.bedrock.eventstream import PROTOCOL_ERROR_CODE, EventStreamDecoder, StreamItem
 from gateway.emulator.eventstream import encode_error, encode_event, encode_exception
@@ -238,3 +241,42 @@ def test_empty_feed_and_clean_end_produce_nothing() -> None:
     decoder = EventStreamDecoder()
     assert decoder.feed(b"") == []
     assert decoder.end() == []
+
+
+_EVENT_TYPES = st.sampled_from(["messageStart", "contentBlockDelta", "contentBlockStop", "x"])
+_PAYLOADS = st.binary(max_size=300)
+
+
+@given(
+    events=st.lists(st.tuples(_EVENT_TYPES, _PAYLOADS), max_size=12),
+    cuts=st.lists(st.integers(min_value=0), max_size=20),
+)
+def test_any_split_of_any_stream_gives_the_events_in_order(
+    events: list[tuple[str, bytes]], cuts: list[int]
+) -> None:
+    raw = b"".join(encode_event(kind, payload) for kind, payload in events)
+    bounds = sorted({0, len(raw), *(c % (len(raw) + 1) for c in cuts)})
+    decoder = EventStreamDecoder()
+    items = [item for a, b in itertools.pairwise(bounds) for item in decoder.feed(raw[a:b])]
+    assert items == events
+    assert decoder.end() == []
+
+
+@given(events=st.lists(st.tuples(_EVENT_TYPES, _PAYLOADS), min_size=1, max_size=6), data=st.data())
+def test_a_flipped_bit_is_caught_after_the_intact_events_before_it(
+    events: list[tuple[str, bytes]], data: st.DataObject
+) -> None:
+    frames = [encode_event(kind, payload) for kind, payload in events]
+    raw = b"".join(frames)
+    index = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    bit = data.draw(st.integers(min_value=0, max_value=7))
+    corrupt = raw[:index] + bytes((raw[index] ^ (1 << bit),)) + raw[index + 1 :]
+    intact = 0  # frames wholly before the flipped byte
+    while sum(len(f) for f in frames[: intact + 1]) <= index:
+        intact += 1
+    decoder = EventStreamDecoder()
+    items = decoder.feed(corrupt) + decoder.end()
+    assert items[:intact] == events[:intact]
+    # A CRC-32 catches every single-bit error: the damaged frame is never delivered.
+    error = _only_error(items[intact:])
+    assert error.code == PROTOCOL_ERROR_CODE

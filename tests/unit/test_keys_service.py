@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -207,3 +208,64 @@ async def test_demo_key_is_fixed_and_idempotent(store: MemoryKeyStore) -> None:
     assert len(await service.list_keys()) == 1
     principal = await StoreAuthenticator(store, HASHER, lambda: T0).authenticate(DEMO_SECRET)
     assert principal.key_id == DEMO_KEY_ID
+
+
+# -- policy names ---------------------------------------------------------------------------
+
+
+def known(*names: str) -> Callable[[], frozenset[str]]:
+    return lambda: frozenset({"default", *names})
+
+
+async def test_unknown_policy_names_are_refused_naming_the_field(store: MemoryKeyStore) -> None:
+    service = KeyService(store, HASHER, lambda: T0, known_policies=known("strict"))
+    await service.create_team(team_id="acme", name="Acme", policy="strict")
+    refusals = [
+        service.create_team(team_id="other", name="Other", policy="strcit"),
+        service.update_team("acme", policy="strcit"),
+        service.create_key(team_id="acme", name="ci", policy="strcit"),
+    ]
+    for call in refusals:
+        with pytest.raises(InvalidRequestError) as info:
+            await call
+        assert (info.value.status, info.value.param) == (400, "policy")
+        assert info.value.code == "unknown_policy"
+        assert "'strcit'" in info.value.message
+        assert "known: default, strict" in info.value.message
+    assert [t["id"] for t in await service.list_teams()] == ["acme"]
+    assert (await service.show_team("acme"))["policy"] == "strict"
+    assert await service.list_keys() == []
+    key = await service.create_key(team_id="acme", name="ci", policy="strict")
+    assert key["policy"] == "strict"
+
+
+async def test_known_names_are_read_at_each_call(store: MemoryKeyStore) -> None:
+    names = {"default"}
+    service = KeyService(store, HASHER, known_policies=lambda: frozenset(names))
+    with pytest.raises(InvalidRequestError):
+        await service.create_team(team_id="acme", name="Acme", policy="strict")
+    names.add("strict")  # a reload defined it
+    assert (await service.create_team(team_id="acme", name="Acme", policy="strict"))["policy"] == (
+        "strict"
+    )
+
+
+async def test_default_needs_no_lookup(store: MemoryKeyStore) -> None:
+    def unavailable() -> frozenset[str]:
+        raise AssertionError("looked up")
+
+    service = KeyService(store, HASHER, known_policies=unavailable)
+    await service.create_team(team_id="acme", name="Acme")
+    await service.update_team("acme", policy="default")
+    await service.create_key(team_id="acme", name="ci", policy="default")
+    await service.create_key(team_id="acme", name="inherits")
+
+
+async def test_a_long_list_of_known_names_is_cut(store: MemoryKeyStore) -> None:
+    service = KeyService(store, HASHER, known_policies=known(*(f"p{i:02}" for i in range(40))))
+    with pytest.raises(InvalidRequestError) as info:
+        await service.create_team(name="Acme", policy="nope")
+    assert info.value.message.count(", ") == 20  # 20 names, then "…"
+    assert info.value.message.endswith(
+        "…); add its file to the gateway's policy directory and reload the gateway first."
+    )

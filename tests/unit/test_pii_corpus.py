@@ -61,8 +61,16 @@ def test_corpus_shape(corpus: list[dict[str, object]]) -> None:
             last = end
 
 
-def test_pattern_types_meet_the_issue_targets(corpus: list[dict[str, object]]) -> None:
-    """Exact-span scoring on the first 2,000 documents (benchmarks/pii has the full table)."""
+LABELLED_TYPES = {
+    "UK_NATIONAL_HEALTH_SERVICE_NUMBER", "CA_SOCIAL_INSURANCE_NUMBER", "SWIFT_CODE",
+    "US_BANK_ROUTING_NUMBER",
+}  # fmt: skip
+
+
+def test_each_type_meets_the_issue_targets(corpus: list[dict[str, object]]) -> None:
+    """Exact-span scoring on the first 2,000 documents (benchmarks/pii has the full table):
+    every pattern type at recall >= 0.99 and precision >= 0.98, and the types that need
+    a label found where a table header gives it (CSV rows) as well as next to them."""
     redactor = Redactor()
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
@@ -70,12 +78,12 @@ def test_pattern_types_meet_the_issue_targets(corpus: list[dict[str, object]]) -
     for doc in corpus[:2000]:
         text = doc["text"]
         assert isinstance(text, str)
-        gold = {(s, e, t) for s, e, t in doc["spans"] if t in PATTERN_TYPES}  # type: ignore[union-attr]
+        gold = {(s, e, t) for s, e, t in doc["spans"]}  # type: ignore[union-attr]
         pred = {(r.start, r.end, r.type) for r in redactor.redact(text)[1]}
-        pred = {p for p in pred if p[2] in PATTERN_TYPES}
         tp.update(t for _, _, t in pred & gold)
         fp.update(t for _, _, t in pred - gold)
         fn.update(t for _, _, t in gold - pred)
-    total_tp, total_fp, total_fn = sum(tp.values()), sum(fp.values()), sum(fn.values())
-    assert total_tp / (total_tp + total_fn) >= 0.99
-    assert total_tp / (total_tp + total_fp) >= 0.98
+    for kind in sorted(PATTERN_TYPES | LABELLED_TYPES):
+        assert tp[kind] >= 100, kind  # the corpus holds enough of each to measure
+        assert tp[kind] / (tp[kind] + fn[kind]) >= 0.99, kind
+        assert tp[kind] / (tp[kind] + fp[kind]) >= 0.98, kind

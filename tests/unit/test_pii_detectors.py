@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.policy import Redactor
-from gateway.policy.builtin import builtin_detectors
+from gateway.policy.builtin import ORDER, builtin_detectors
 from gateway.policy.config import MAX_LOOKBEHIND, lookaround_reach
 from gateway.policy.cursor import KEEP_LEFT
-from gateway.policy.detector import LOOKAHEAD
+from gateway.policy.detector import LOOKAHEAD, Finding, RegexDetector, shortest_match
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +153,56 @@ def test_declared_max_length_covers_every_pattern() -> None:
         assert widest <= detector.max_length - LOOKAHEAD, (name, widest)
         assert ahead <= LOOKAHEAD, (name, ahead)
         assert behind <= MAX_LOOKBEHIND <= KEEP_LEFT, (name, behind)
+
+
+@pytest.mark.parametrize(("text", "kind", "value"), POSITIVES)
+def test_no_match_is_shorter_than_the_shortest_a_stream_waits_for(
+    text: str, kind: str, value: str
+) -> None:
+    """A stream skips a detector while fewer characters than its shortest match remain."""
+    finders = [
+        detector
+        for detector in builtin_detectors()
+        if (kind, value) in {(f.type, text[f.start : f.end]) for f in findings(detector, text)}
+    ]
+    assert finders
+    for detector in finders:
+        assert 0 < shortest_match(detector._pattern) <= len(value)
+
+
+def plain(detector: RegexDetector) -> RegexDetector:
+    """The same pattern and validator searched over the whole text: no region, anchors,
+    gate or needed characters (what those optimisations must not change)."""
+    return RegexDetector(
+        types=tuple(sorted(detector.entity_types, key=lambda t: t != detector._type)),
+        pattern=detector._pattern,
+        max_length=detector._max_length,
+        validate=detector._validate,
+        run_chars=detector._run_chars,
+        continuation=(detector._cont, detector._cont_validate)
+        if detector._cont is not None and detector._cont_validate is not None
+        else None,
+    )
+
+
+def findings(detector: RegexDetector, text: str) -> list[Finding]:
+    found, _, _ = detector.scan(text, 0, len(text), 0, {})
+    return found
+
+
+SAMPLES = [value for _, _, value in POSITIVES] + [
+    "AB 12 34 56 C", "DE89 3704 0044 0532 0130 00", "fe80::1:2", "aa-bb-cc-dd-ee-ff-00",
+    "v1.2.3.4", "12:34:56:78:9a:bc:de", "1.2.3.4.5", "::", "NHS", "routing", "sin", "bic",
+    "swift", "phone", "tel", "ssn", "www.", "://", "http://", "@", "a@b.co", "AKIA",
+    "001a.2b3c.4d5e.6f70", "0x1234", "+1", "(0)", "-", ".", ":", "_", "/", "=", "\n", ",",
+    "|", "\t", '"', "é", "İ",
+]  # fmt: skip
+GLUE = st.text(alphabet=" ,.;:-_/@+()=\nabcXYZ0179", max_size=5)
+RICH_TEXTS = st.lists(st.one_of(st.sampled_from(SAMPLES), GLUE), max_size=16).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=RICH_TEXTS)
+def test_shared_scans_and_gates_change_nothing_found(text: str) -> None:
+    for name, detector in zip(ORDER, builtin_detectors(), strict=True):
+        assert findings(detector, text) == findings(plain(detector), text), name

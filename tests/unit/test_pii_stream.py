@@ -18,6 +18,8 @@ from gateway.policy import (
     Redactor,
 )
 from gateway.policy.builtin import URL_CAP
+from gateway.policy.context import ROW_REACH, TABLE_REACH
+from gateway.policy.cursor import KEEP_LEFT, TRIM_SLACK
 
 MASK = Redactor()
 PSEUDO = Redactor(RedactionConfig(default_action=Action.PSEUDONYMIZE))
@@ -118,6 +120,78 @@ def test_restoring_stream_equals_whole_text_restore(text: str, sizes: list[int])
 
     whole, _ = PSEUDO.redact_output(text, seeded())
     assert stream(PSEUDO, cut(text, sizes), seeded(), restore=True) == whole
+
+
+# Tables whose headers label (or do not label) the cells below them.
+HEADERS = ["nhs_number", "NHS No.", "phone", "routing", "sin", "ssn", "swift", "ref", "id"]
+CELLS = [
+    "943 476 5919", "9434765919", "4010232137", "021000021", "130 692 544", "123456789",
+    "DEUTDEFF500", "4155550132", "x", "Bob", '"a, b"', "", " 021000021",
+]  # fmt: skip
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> str:
+    delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
+    header = delimiter.join(draw(st.lists(st.sampled_from(HEADERS), min_size=1, max_size=4)))
+    rows = draw(st.lists(st.lists(st.sampled_from(CELLS), min_size=1, max_size=5), max_size=5))
+    lines = [header, *(delimiter.join(row) for row in rows)]
+    before = draw(st.sampled_from(["", "notes\n", "a,b\n", "\n"]))
+    return before + "\n".join(lines) + draw(st.sampled_from(["", "\n", "\nend"]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=tables(), sizes=st.lists(st.integers(1, 9), max_size=6))
+def test_tables_stream_like_whole_text(text: str, sizes: list[int]) -> None:
+    whole, _ = MASK.redact(text)
+    assert stream(MASK, cut(text, sizes), PseudonymState(), restore=False) == whole
+
+
+def test_a_trimmed_window_keeps_what_context_reads() -> None:
+    # Long enough that the stream trims its window many times.
+    assert len(LONG_TEXT) > 3 * (KEEP_LEFT + TRIM_SLACK)
+    rng = random.Random(11)
+    for _ in range(3):
+        parts, i = [], 0
+        while i < len(LONG_TEXT):
+            n = rng.choice((1, 2, 3, 5, 8, 13, 40))
+            parts.append(LONG_TEXT[i : i + n])
+            i += n
+        whole, _ = MASK.redact(LONG_TEXT)
+        assert stream(MASK, parts, PseudonymState(), restore=False) == whole
+    # Both stages of a restoring stream trim too: the model echoing what it saw gives the
+    # client its own text back.
+    state = PseudonymState()
+    sent, _ = PSEUDO.redact(LONG_TEXT, state)
+    assert stream(PSEUDO, cut(sent, [1, 7, 40]), state, restore=True) == LONG_TEXT
+
+
+LONG_TEXT = "".join(
+    f"Row {i}: call 020 7946 0958 or mail a{i}@example.com, ticket {4155550132 + i}.\n"
+    + ("id,nhs_number,phone\n" if i % 17 == 0 else "")
+    + f"{i},943 476 5919,{i}\n"
+    for i in range(320)
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    gap=st.integers(-40, 40),
+    row=st.integers(-40, 40),
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+)
+def test_context_at_the_edge_of_its_reach_streams_like_whole_text(
+    gap: int, row: int, sizes: list[int]
+) -> None:
+    # The header TABLE_REACH + gap characters above the row, the value ROW_REACH + row
+    # characters into it, after enough text for the stream to have trimmed its window.
+    filler = "lorem ipsum dolor sit amet\n" * 300
+    header = "id,nhs\n"
+    rows = "1,x\n" * ((TABLE_REACH + gap - len(header)) // 4)
+    pad = "a" * max(0, ROW_REACH + row - 1)
+    text = filler + header + rows + pad + ",9434765919\n" + "1,9434765919\n"
+    whole, _ = MASK.redact(text)
+    assert stream(MASK, cut(text, sizes), PseudonymState(), restore=False) == whole
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

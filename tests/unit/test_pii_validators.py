@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.policy import validators as v
 
@@ -111,3 +113,24 @@ def test_checks(fn: object, value: str, ok: bool) -> None:
 )
 def test_char_class_changes(value: str, at_least: int, below: int) -> None:
     assert at_least <= v.char_class_changes(value) < below
+
+
+def textbook_luhn(digits: str) -> bool:
+    doubled = [int(d) * (2 if i % 2 else 1) for i, d in enumerate(reversed(digits))]
+    return sum(x - 9 if x > 9 else x for x in doubled) % 10 == 0
+
+
+def textbook_nhs(digits: str) -> bool:
+    remainder = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9])) % 11
+    check = (11 - remainder) % 11
+    return check != 10 and check == int(digits[9])
+
+
+@given(st.text("0123456789", min_size=1, max_size=19))
+def test_luhn_agrees_with_the_textbook_definition(digits: str) -> None:
+    assert v.luhn_ok(digits) is textbook_luhn(digits)
+
+
+@given(st.text("0123456789", min_size=10, max_size=10))
+def test_nhs_agrees_with_the_textbook_definition(digits: str) -> None:
+    assert v.nhs_ok(digits) is textbook_nhs(digits)

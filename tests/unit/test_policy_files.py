@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gateway.policy.build import builtin_types
 from gateway.policy.cli import run
 from gateway.policy.config import Action
-from gateway.policy.errors import PiiBlockedError
+from gateway.policy.errors import PiiBlockedError, PolicyUnavailableError
 from gateway.policy.files import (
     PolicyFileError,
     PolicyLoadError,
@@ -28,7 +28,7 @@ from gateway.policy.files import (
 )
 from gateway.policy.model import GuardrailMode, GuardScope, OnError, StreamProcessing
 from gateway.policy.pseudonym import PseudonymState
-from gateway.policy.registry import PolicyRegistry
+from gateway.policy.registry import PolicyRegistry, policy_names
 from tests.fixtures.processes import ROOT
 
 POLICIES = ROOT / "policies"
@@ -486,7 +486,7 @@ def test_missing_directory_is_an_error(tmp_path: Path) -> None:
 # --- the registry -----------------------------------------------------------------------
 
 
-def test_registry_get_falls_back_to_default_and_warns_once(
+def test_registry_refuses_an_unknown_name_and_logs_it_once_per_name(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write(tmp_path, "default.yaml", "version: 1\n")
@@ -495,11 +495,49 @@ def test_registry_get_falls_back_to_default_and_warns_once(
     assert registry.get("strict").name == "strict"
     assert registry.get(None) is registry.get("default")
     with caplog.at_level(logging.WARNING, logger="gateway.policy"):
-        assert registry.get("gone") is registry.get("default")
-        assert registry.get("gone") is registry.get("default")
-    assert [r.getMessage() for r in caplog.records] == [
-        "unknown policy gone: using the default policy"
+        for key_id in ("key_a", "key_b"):
+            with pytest.raises(PolicyUnavailableError) as info:
+                registry.get("gone", key_id=key_id, team_id="acme")
+            # Fails closed: a 503 that names nothing of the configuration.
+            assert (info.value.status, info.value.code) == (503, "policy_unavailable")
+            assert "gone" not in info.value.message
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.ERROR,
+            "unknown policy gone named by key key_a of team acme: its requests are refused "
+            "(503 policy_unavailable) until a policy file defines it",
+        )
     ]
+    assert caplog.records[0].__dict__["key_id"] == "key_a"
+
+
+def test_reload_logs_removed_policies_and_refuses_them_from_then_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, "default.yaml", "version: 1\n")
+    write(tmp_path, "strict.yaml", "version: 1\npii: {default_action: block}\n")
+    registry = PolicyRegistry.load(tmp_path)
+    (tmp_path / "strict.yaml").unlink()
+    with caplog.at_level(logging.INFO, logger="gateway.policy"):
+        assert registry.reload() is True
+    assert "policy strict was removed by the reload" in caplog.text
+    with pytest.raises(PolicyUnavailableError):
+        registry.get("strict")
+    write(tmp_path, "strict.yaml", "version: 1\npii: {default_action: block}\n")
+    assert registry.reload() is True
+    assert registry.get("strict").name == "strict"
+
+
+def test_policy_names_are_the_directorys_or_only_the_builtin_default(tmp_path: Path) -> None:
+    assert policy_names(None) == {"default"}
+    assert policy_names(POLICIES) == {"default", "strict", "pseudonymize", "guardrail-only"}
+    # A file using the hash action loads without the gateway's hash secret.
+    write(tmp_path, "default.yaml", "version: 1\n")
+    write(tmp_path, "hashed.yaml", "version: 1\npii: {default_action: hash}\n")
+    assert policy_names(tmp_path) == {"default", "hashed"}
+    write(tmp_path, "bad.yaml", "version: 1\npii: {input: maybe}\n")
+    with pytest.raises(PolicyLoadError):
+        policy_names(tmp_path)
 
 
 def test_registry_load_fails_on_any_bad_file(tmp_path: Path) -> None:
