@@ -164,6 +164,43 @@ def _servers_table(rows: Sequence[Row], servers: Sequence[str]) -> list[str]:
     return lines
 
 
+# Budgets on is compared with each "off" variant measured in the same run: the core gateway
+# (static keys) and the same team key held in Redis without limits.
+BUDGETS_ON = "uvicorn+budgets"
+BUDGETS_OFF = ("uvicorn", "uvicorn+keys")
+MAX_ADDED_P50_MS = 0.3  # at c=1
+MAX_THROUGHPUT_LOSS = 0.15  # at c=32
+
+
+def _budget_table(rows: Sequence[Row]) -> list[str]:
+    by_key = {(r.scenario, r.server): r for r in rows if r.target == GATEWAY}
+    lines: list[str] = []
+    for off in BUDGETS_OFF:
+        c1_on, c1_off = by_key.get(("plain-c1", BUDGETS_ON)), by_key.get(("plain-c1", off))
+        c32_on, c32_off = by_key.get(("plain-c32", BUDGETS_ON)), by_key.get(("plain-c32", off))
+        if c1_on and c1_off and c1_on.p50_ms is not None and c1_off.p50_ms is not None:
+            added = c1_on.p50_ms - c1_off.p50_ms
+            verdict = "**PASS**" if added <= MAX_ADDED_P50_MS else "**FAIL**"
+            lines.append(
+                f"| added p50 at c=1 ≤ {MAX_ADDED_P50_MS} ms | {off} | "
+                f"{c1_off.p50_ms:.2f} → {c1_on.p50_ms:.2f} ms | {added:+.2f} ms | {verdict} |"
+            )
+        if c32_on and c32_off and c32_off.rps:
+            loss = 1 - c32_on.rps / c32_off.rps
+            verdict = "**PASS**" if loss <= MAX_THROUGHPUT_LOSS else "**FAIL**"
+            lines.append(
+                f"| throughput loss at c=32 ≤ {MAX_THROUGHPUT_LOSS:.0%} | {off} | "
+                f"{c32_off.rps:,.0f} → {c32_on.rps:,.0f} req/s | {-loss:+.1%} | {verdict} |"
+            )
+    if not lines:
+        return []
+    return [
+        "| target | budgets off = | off → on | change | result |",
+        "|---|---|---|---|---|",
+        *lines,
+    ]
+
+
 def markdown(
     rows: Sequence[Row], servers: Sequence[str], meta: Mapping[str, object], chart: str | None
 ) -> str:
@@ -180,6 +217,9 @@ def markdown(
         "started. CPU figures in the load check are shares of one core.",
         "",
     ]
+    budgets = _budget_table(rows)
+    if budgets:
+        out += ["## Budgets on against budgets off (issue 3 targets)", "", *budgets, ""]
     if len(servers) > 1:
         out += ["## ASGI servers side by side", "", *_servers_table(rows, servers), ""]
     out += ["## Load check (is anything but the process under test the bottleneck?)", ""]

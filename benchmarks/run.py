@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from benchmarks.procs import (
     free_port,
     machine_busy_seconds,
     peak_rss_bytes,
+    pin,
     post_json,
     repin,
 )
@@ -162,61 +166,76 @@ class Bench:
                 repin(emu.pids(), self.load_core)
             for variant in variants:
                 print(f"gateway ({variant.name})")
-                if variant.budget_key:
-                    create_budget_key(variant.env)
-                mine = [s for s in scenarios if variant.only is None or s.name in variant.only]
-                shared = [s for s in mine if not s.fresh_gateway]
-                if shared:
-                    with self.gateway(variant, emu, "shared") as gw:
-                        for s in shared:
-                            self.measure(s, GATEWAY, variant.name, gw, emu)
-                for s in mine:
-                    if s.fresh_gateway:
-                        with self.gateway(variant, emu, s.name) as gw:
-                            self.measure(s, GATEWAY, variant.name, gw, emu)
+                with contextlib.ExitStack() as stack:
+                    if variant.redis_key:
+                        url = stack.enter_context(self.redis())
+                        variant = replace(variant, env={**variant.env, "GATEWAY_REDIS_URL": url})
+                        create_bench_key(variant.env, budgets=variant.budgets)
+                    self.run_variant(variant, scenarios, emu)
+
+    def run_variant(self, variant: Variant, scenarios: Sequence[Scenario], emu: Service) -> None:
+        mine = [s for s in scenarios if variant.only is None or s.name in variant.only]
+        shared = [s for s in mine if not s.fresh_gateway]
+        if shared:
+            with self.gateway(variant, emu, "shared") as gw:
+                for s in shared:
+                    self.measure(s, GATEWAY, variant.name, gw, emu)
+        for s in mine:
+            if s.fresh_gateway:
+                with self.gateway(variant, emu, s.name) as gw:
+                    self.measure(s, GATEWAY, variant.name, gw, emu)
+
+    @contextlib.contextmanager
+    def redis(self) -> Iterator[str]:
+        """A private redis-server on the load core: in production Redis is another host, so
+        its script time must not land on the gateway's core (an unpinned shared Redis did)."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("the budgets variant needs the redis-server binary")
+        port = free_port()
+        cmd = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly"]
+        cmd += ["no", "--logfile", str(self.logs / "redis.log")]
+        proc = subprocess.Popen(pin(cmd, self.load_core))
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    with redis.Redis.from_url(url) as client:
+                        client.ping()
+                    break
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
-def create_budget_key(env: Mapping[str, str]) -> None:
-    """A fresh team (budgets far above what a run spends) and the bench key as its key."""
+_STDIN = ("--secret-stdin", "--json")
+
+
+def create_bench_key(env: Mapping[str, str], *, budgets: bool) -> None:
+    """A fresh team and the bench key as its key; with ``budgets``, token budgets far above
+    what a run spends on both and an RPM limit on the key (three buckets per call)."""
     full = {**os.environ, **env}
     # The bench owns this database: start from nothing so the fixed bench secret is free.
     with redis.Redis.from_url(env["GATEWAY_REDIS_URL"]) as client:
         client.flushdb()
     team = f"bench{int(time.time())}"
     gateway = [sys.executable, "-m", "gateway"]
+    team_limits = ["--budget-day", "100000000000"] if budgets else []
+    key_limits = ["--budget-hour", "100000000000", "--rpm", "100000000"] if budgets else []
     subprocess.run(
-        [
-            *gateway,
-            "teams",
-            "create",
-            "--id",
-            team,
-            "--name",
-            team,
-            "--budget-day",
-            "100000000000",
-            "--json",
-        ],
+        [*gateway, "teams", "create", "--id", team, "--name", team, *team_limits, "--json"],
         env=full,
         check=True,
         capture_output=True,
     )
     subprocess.run(
-        [
-            *gateway,
-            "keys",
-            "create",
-            "--team",
-            team,
-            "--name",
-            "bench",
-            "--budget-hour",
-            "100000000000",
-            "--rpm",
-            "100000000",
-            "--secret-stdin",
-            "--json",
-        ],
+        [*gateway, "keys", "create", "--team", team, "--name", "bench", *key_limits, *_STDIN],
         env=full,
         check=True,
         capture_output=True,

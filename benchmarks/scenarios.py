@@ -54,8 +54,10 @@ class Variant:
     env: Mapping[str, str] = field(default_factory=dict)
     # Only these scenarios (None: all); extra variants measure what they change, not everything.
     only: frozenset[str] | None = None
-    # Create the bench key as a team key with budgets in Redis before the gateway starts.
-    budget_key: bool = False
+    # Create the bench key as a team key in Redis before the gateway starts (a private
+    # redis-server on the load core), with budgets and RPM when ``budgets``.
+    redis_key: bool = False
+    budgets: bool = False
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -96,26 +98,27 @@ QUICK_NAMES: frozenset[str] = frozenset({"plain-c1", "plain-c32", "paced-c32"})
 # The core gateway is measured with redaction off; the variants below add one stage each.
 _CORE = {"GATEWAY_POLICY_DIR": str(Path(__file__).parent / "policies" / "passthrough")}
 _FOCUS = frozenset({"plain-c1", "plain-c32", "stream-c32", "paced-c1", "paced-c32"})
-BENCH_REDIS_URL = "redis://127.0.0.1:6379/14"
 BENCH_HASH_SECRET = "bench-hash-secret-0123456789abcdef0123456789"
+
+# Keys in Redis: the run sets GATEWAY_REDIS_URL to its private redis-server.
+_REDIS_KEYS = {**_CORE, "GATEWAY_KEY_HASH_SECRET": BENCH_HASH_SECRET, "GATEWAY_API_KEYS": ""}
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("uvicorn", server="uvicorn", env=_CORE),
     Variant("granian", server="granian", env=_CORE),
     # The shipped default policy: every PII type masked in prompts and (streamed) answers.
     Variant("uvicorn+pii", server="uvicorn", only=_FOCUS),
-    # Budgets on: a team key with budgets in Redis (one EVALSHA before, one after the call).
+    # The bench key as a team key in Redis, without limits: what keys in Redis cost alone,
+    # so the budgets row can be read against it as well as against the core.
+    Variant("uvicorn+keys", server="uvicorn", env=_REDIS_KEYS, only=_FOCUS, redis_key=True),
+    # Budgets on: that key with team and key budgets and RPM (one EVALSHA before, one after).
     Variant(
         "uvicorn+budgets",
         server="uvicorn",
-        env={
-            **_CORE,
-            "GATEWAY_REDIS_URL": BENCH_REDIS_URL,
-            "GATEWAY_KEY_HASH_SECRET": BENCH_HASH_SECRET,
-            "GATEWAY_API_KEYS": "",
-        },
+        env=_REDIS_KEYS,
         only=_FOCUS,
-        budget_key=True,
+        redis_key=True,
+        budgets=True,
     ),
 )
 
