@@ -14,6 +14,7 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from gateway.bedrock.eventstream import PROTOCOL_ERROR_CODE
+from gateway.bedrock.json_escapes import JsonTextFilter
 from gateway.bedrock.mapping import finish_reason as map_finish_reason
 from gateway.bedrock.mapping import openai_usage
 from gateway.errors import GatewayError, UpstreamError
@@ -261,7 +262,9 @@ class ChunkTranslator:
         if self._filters is not None and fragment:
             tool_filter = self._tool_filters.get(event.contentBlockIndex)
             if tool_filter is None:
-                tool_filter = self._tool_filters[event.contentBlockIndex] = self._filters()
+                # Arguments are raw JSON: the filter must see \u0040 as "@".
+                tool_filter = JsonTextFilter(self._filters())
+                self._tool_filters[event.contentBlockIndex] = tool_filter
             fragment = tool_filter.feed(fragment)
         if not fragment:
             return opened
