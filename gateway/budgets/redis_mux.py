@@ -4,19 +4,21 @@ matched to their callers in order.
 How it works: ``submit`` takes a command already encoded as RESP bytes and returns a future
 for its reply. On an idle connection the command is written at once (no added latency when
 traffic is light); while replies are outstanding, everything submitted during one event-loop
-turn is written together (one ``write``) at the end of that turn. One reader task per
-connection reads the replies (redis-py's ``read_response``, parsed by hiredis) and resolves
-the futures in the order the commands were written, which is the order Redis answers them.
-A call costs one future and a share of one write and one read, instead of a pool checkout,
-a retry wrapper and a per-argument encoder. ``sent`` returns once everything submitted so
-far has been written.
+turn is written together (one ``write``) at the end of that turn. Replies are parsed by
+hiredis as bytes arrive (``data_received``), and every complete one resolves the oldest
+future at once, which is the order Redis answers them: no coroutine or task wake per
+reply. A call costs one future and a share of one write and one read, instead of a pool
+checkout, a retry wrapper and a per-argument encoder. ``sent`` returns once everything
+submitted so far has been written.
 
 The connection is a redis-py asyncio ``Connection`` built from the URL (TCP, TLS or a Unix
-socket; AUTH, SELECT and the client handshake are redis-py's). redis-py offers writes only
-as a coroutine (``send_packed_command``, which with a socket timeout runs every write in a
-task of its own), so batches are written synchronously through the connection's stream
-writer instead: the one private attribute used (``_writer``; tests pin it). A multiplexer
-belongs to the event loop of its first call.
+socket; AUTH, SELECT and the client handshake are redis-py's). After the handshake the
+connection's transport is taken over (``set_protocol``, on asyncio and uvloop transports
+alike): redis-py reads only through a coroutine per reply and writes only through one
+(``send_packed_command``, which with a socket timeout runs every write in a task of its
+own). The one private attribute used is its stream writer (``_writer``, for the
+transport; tests pin it); error replies become redis-py's exceptions through its own
+``parse_error``. A multiplexer belongs to the event loop of its first call.
 
 Guarantees:
 
@@ -53,7 +55,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
+import hiredis
 from redis import exceptions as rx
+from redis._parsers import BaseParser
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
 from gateway.budgets.resp import Script, command
@@ -64,6 +68,8 @@ T = TypeVar("T")
 
 # Error replies that mean "the store cannot serve right now"; the rest are bugs to surface.
 _NOT_NOW: Final = (rx.ReadOnlyError, rx.OutOfMemoryError, rx.TryAgainError, rx.ClusterDownError)
+# What hiredis returns while a reply is still incomplete.
+_INCOMPLETE: Final = object()
 
 
 class _Command:
@@ -88,21 +94,48 @@ class _Command:
 class _Link:
     """One connection and the commands written to it that still wait for their reply."""
 
-    __slots__ = ("conn", "dead", "inflight", "loop", "reader", "timer", "writer")
+    __slots__ = ("conn", "dead", "inflight", "loop", "parser", "timer", "transport")
 
     def __init__(
         self,
         conn: AbstractConnection,
-        writer: asyncio.StreamWriter,
+        transport: asyncio.WriteTransport,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.conn = conn
-        self.writer = writer
+        self.transport = transport
         self.loop = loop
         self.inflight: deque[_Command] = deque()
-        self.reader: asyncio.Task[None] | None = None
+        # Error replies become redis-py's exceptions (NoScriptError, ReadOnlyError...),
+        # returned in the reply's place; LOADING and NOAUTH become ConnectionErrors.
+        self.parser = hiredis.Reader(
+            protocolError=rx.InvalidResponse,
+            replyError=BaseParser.parse_error,
+            notEnoughData=_INCOMPLETE,
+        )
         self.timer: asyncio.TimerHandle | None = None
         self.dead = False
+
+
+class _Replies(asyncio.Protocol):
+    """The connection's protocol once the multiplexer owns it: bytes in, futures out."""
+
+    __slots__ = ("link", "mux")
+
+    def __init__(self, mux: RedisMux, link: _Link) -> None:
+        self.mux = mux
+        self.link = link
+
+    def data_received(self, data: bytes) -> None:
+        self.mux._received(self.link, data)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cause = rx.ConnectionError("Connection closed by server.")
+        cause.__cause__ = exc
+        self.mux._drop(self.link, cause, retry=True)
 
 
 class RedisMux:
@@ -129,6 +162,8 @@ class RedisMux:
         self._outbox: list[_Command] = []  # submitted, not yet written
         self._flush_scheduled = False
         self._sent_waiters: list[asyncio.Future[None]] = []
+        # redis-py's goodbyes to dropped connections (its disconnect is a coroutine).
+        self._closing: set[asyncio.Task[None]] = set()
         # The loop of the first call; the multiplexer belongs to it from then on. Kept
         # because asyncio.get_running_loop() costs a getpid() system call per call.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -192,8 +227,8 @@ class RedisMux:
         link = self._link
         if link is not None:
             self._drop(link, rx.ConnectionError("the store is closed"), retry=False)
-            if link.reader is not None:
-                await asyncio.gather(link.reader, return_exceptions=True)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         self._fail_outbox(rx.ConnectionError("the store is closed"))
 
     # -- writing ---------------------------------------------------------------------------
@@ -222,8 +257,8 @@ class RedisMux:
         link = self._link
         if link is None or not self._outbox:
             return  # the connect task writes the outbox once it is connected
-        if link.writer.transport.is_closing():
-            # The reader has not noticed yet; what was written there is lost with it.
+        if link.transport.is_closing():
+            # Its loss is not reported yet; what was written there is lost with it.
             self._drop(link, rx.ConnectionError("connection closed"), retry=True)
             self._kick()
             return
@@ -236,7 +271,7 @@ class RedisMux:
         for cmd in batch:
             cmd.sent_at = now
         link.inflight.extend(batch)
-        link.writer.write(b"".join([cmd.payload for cmd in batch]))
+        link.transport.write(b"".join([cmd.payload for cmd in batch]))
         if link.timer is None:
             link.timer = link.loop.call_at(now + self._timeout, self._check, link)
 
@@ -254,15 +289,16 @@ class RedisMux:
             self._fail_outbox(exc)
             return
         self._connecting = None
-        # Batches are written synchronously through redis-py's stream (module docstring).
+        # The transport is ours from here on (module docstring).
         writer = conn._writer
         if self._closed or writer is None:
             await _quietly_disconnect(conn)
             self._fail_outbox(rx.ConnectionError("the store is closed"))
             return
         loop = asyncio.get_running_loop()
-        link = _Link(conn, writer, loop)
-        link.reader = asyncio.create_task(self._read(link))
+        transport = writer.transport
+        link = _Link(conn, transport, loop)
+        transport.set_protocol(_Replies(self, link))
         self._link = link
         preamble = []
         for payload in self._preamble:
@@ -274,25 +310,26 @@ class RedisMux:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def _read(self, link: _Link) -> None:
-        conn = link.conn
+    def _received(self, link: _Link, data: bytes) -> None:
+        """Resolve every reply that ``data`` completes, oldest command first."""
+        if link.dead:
+            return
+        parser = link.parser
         inflight = link.inflight
         try:
-            while True:
-                try:
-                    reply: Any = await conn.read_response()
-                except rx.ResponseError as exc:
-                    reply = exc  # an error reply belongs to its command, not to the link
+            parser.feed(data)
+            while (reply := parser.gets()) is not _INCOMPLETE:
+                # As redis-py's parser: LOADING, NOAUTH... are about the link, not a command.
+                if isinstance(reply, rx.ConnectionError):
+                    raise reply
                 if not inflight:
                     raise rx.ConnectionError("Redis sent a reply nobody asked for")
                 self._deliver(inflight.popleft(), reply)
-        except asyncio.CancelledError:
-            self._drop(link, rx.ConnectionError("connection closed"), retry=False)
+                if self._link is not link:
+                    return  # a re-send found the link closing and dropped it
         except Exception as exc:
-            # EOF, reset, LOADING, NOAUTH...: redis-py has disconnected; try a new link.
+            # A protocol error or a link-level error reply: try a new link.
             self._drop(link, exc, retry=True)
-        finally:
-            await _quietly_disconnect(conn)
 
     def _deliver(self, cmd: _Command, reply: Any) -> None:
         future = cmd.future
@@ -336,8 +373,10 @@ class RedisMux:
         if link.timer is not None:
             link.timer.cancel()
             link.timer = None
-        if link.reader is not None and link.reader is not asyncio.current_task():
-            link.reader.cancel()
+        link.transport.close()
+        goodbye = link.loop.create_task(_quietly_disconnect(link.conn))
+        self._closing.add(goodbye)
+        goodbye.add_done_callback(self._closing.discard)
         stranded = list(link.inflight)
         link.inflight.clear()
         for cmd in stranded:

@@ -25,12 +25,15 @@ Guarantees and assumptions:
   whoever awaits it, so a settlement survives its caller being cancelled. ``flush``
   returns once it is written.
 * Commands are encoded here, straight to RESP: bucket keys and per-limit arguments are
-  built once per window and reused, so a call joins a few ready byte strings.
+  built once per window and reused, so a call joins a few ready byte strings. A caller's
+  limits tuple (the same object while its key is cached) finds its plan by identity: no
+  hashing of limits per call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -57,7 +60,6 @@ from gateway.budgets.windows import Window, bounds, duration_ms, epoch_ms, windo
 _PLAIN: Final = re.compile(r"[A-Za-z0-9._~-]+")
 
 _KIND_CODE: Final = {LimitKind.BUDGET: "b", LimitKind.TPM: "t", LimitKind.RPM: "r"}
-_FLAG: Final = (bulk_int(0), bulk_int(1))
 _PING: Final = command("PING")
 # Built keys and prefixes kept per process; far above what live windows need, and only
 # a bound against ids churning forever (the caches are simply emptied when full).
@@ -69,13 +71,68 @@ def _unavailable() -> BudgetStoreUnavailableError:
 
 
 class _Bucket:
-    """A bucket's encoded KEYS pair (hash, hold set) and its (kind, amount) arguments."""
+    """A bucket's encoded KEYS pair (hash, hold set) and its (kind, amount) arguments, the
+    latter as text: they are joined with the call's numbers, which are encoded as one."""
 
     __slots__ = ("args", "keys")
 
     def __init__(self, key: str, limit: Limit) -> None:
         self.keys = bulk_str(key) + bulk_str(key + ":z")
-        self.args = bulk_str(_KIND_CODE[limit.kind]) + bulk_int(limit.amount)
+        self.args = (bulk_str(_KIND_CODE[limit.kind]) + bulk_int(limit.amount)).decode("ascii")
+
+
+class _Plan:
+    """The parts of the calls for one subject and limits tuple that hold while all of its
+    windows do (``lo <= at < hi``): RESERVE's head, bucket keys and per-limit arguments,
+    SETTLE's token buckets, and the windows' ends (resets)."""
+
+    __slots__ = (
+        "hi",
+        "key_id",
+        "limits",
+        "lo",
+        "record",
+        "reserve_head",
+        "reserve_keys",
+        "reserve_limits",
+        "resets",
+        "settle_buckets",
+        "team_id",
+    )
+
+    def __init__(
+        self, store: RedisBudgetStore, subject: Subject, limits: tuple[Limit, ...], at: float
+    ) -> None:
+        prefix = store._prefix(subject)
+        self.limits = limits  # holds the tuple, so its id() is not reused while cached
+        self.key_id = subject.key_id
+        self.team_id = subject.team_id
+        self.record = prefix + "r:"
+        spans = [store._span(limit.window, at) for limit in limits]
+        self.lo = max(start for start, _ in spans)
+        self.hi = min(end for _, end in spans)
+        buckets = [
+            store._bucket(prefix, limit, start)
+            for limit, (start, _) in zip(limits, spans, strict=True)
+        ]
+        n = len(limits)
+        self.reserve_head = store._reserve.call(1 + (1 + 2 * n) + (8 + 3 * n), bulk_int(1 + 2 * n))
+        self.reserve_keys = b"".join([bucket.keys for bucket in buckets])
+        # (kind and amount as text, window end + key slack): the key TTL follows the clock.
+        self.reserve_limits = tuple(
+            [
+                (bucket.args, end + store._slack)
+                for bucket, (_, end) in zip(buckets, spans, strict=True)
+            ]
+        )
+        self.resets = tuple([end for _, end in spans])
+        self.settle_buckets = tuple(
+            [
+                (bucket.keys, end + store._slack)
+                for limit, bucket, (_, end) in zip(limits, buckets, spans, strict=True)
+                if limit.kind is not LimitKind.RPM
+            ]
+        )
 
 
 class RedisBudgetStore:
@@ -93,6 +150,10 @@ class RedisBudgetStore:
         self._prefixes: dict[Subject, str] = {}
         self._buckets: dict[tuple[str, Limit, int], _Bucket] = {}
         self._spans: dict[Window, tuple[int, int]] = {}
+        # By id() of the limits tuple; one table per call, as a settle's windows are those
+        # of its (earlier) reservation.
+        self._reserve_plans: dict[int, _Plan] = {}
+        self._settle_plans: dict[int, _Plan] = {}
 
     @classmethod
     def from_url(
@@ -119,31 +180,30 @@ class RedisBudgetStore:
     ) -> tuple[bytes, Callable[[list[int]], ReserveResult]]:
         """The encoded RESERVE call and how to read its reply."""
         now = req.now
-        now_ms = epoch_ms(now)
-        ttl_ms = duration_ms(req.ttl_s)
-        prefix = self._prefix(req.subject)
+        plan = self._plan(self._reserve_plans, req.subject, req.limits, now)
         rid = req.reservation_id
-        keys = [bulk_str(f"{prefix}r:{_part(rid)}")]
-        args = [
-            bulk_str(rid),
-            bulk_int(now_ms),
-            bulk_int(now_ms + ttl_ms),
-            bulk_int(ttl_ms),
-            bulk_int(req.tokens),
-            bulk_int(req.requests),
-            _FLAG[req.allow_shrink],
-            bulk_int(req.min_tokens),
+        # The numbers as one text, encoded once: digits are ASCII, so lengths are bytes.
+        now_ms, ttl_ms = epoch_ms(now), duration_ms(req.ttl_s)
+        a, b, c = str(now_ms), str(ttl_ms), str(now_ms + ttl_ms)
+        d, e, f = str(req.tokens), str(req.requests), str(req.min_tokens)
+        flag = "1" if req.allow_shrink else "0"
+        text = [
+            f"${len(a)}\r\n{a}\r\n${len(c)}\r\n{c}\r\n${len(b)}\r\n{b}\r\n${len(d)}\r\n{d}\r\n"
+            f"${len(e)}\r\n{e}\r\n$1\r\n{flag}\r\n${len(f)}\r\n{f}\r\n"
         ]
-        resets: list[int] = []
-        for limit in req.limits:
-            start, end = self._span(limit.window, now)
-            bucket = self._bucket(prefix, limit, start)
-            keys.append(bucket.keys)
-            args += (bucket.args, bulk_int(duration_ms(end + self._slack - now)))
-            resets.append(end)
-        n = len(req.limits)
-        tail = b"".join([bulk_int(1 + 2 * n), *keys, *args])
-        payload = self._reserve.call(1 + (1 + 2 * n) + (8 + 3 * n), tail)
+        for args, expires in plan.reserve_limits:
+            ttl = str(math.ceil((expires - now) * 1000))  # duration_ms, inlined
+            text.append(f"{args}${len(ttl)}\r\n{ttl}\r\n")
+        payload = b"".join(
+            [
+                plan.reserve_head,
+                bulk_str(f"{plan.record}{_part(rid)}"),
+                plan.reserve_keys,
+                bulk_str(rid),
+                "".join(text).encode(),
+            ]
+        )
+        resets = plan.resets
 
         def parse(reply: list[int]) -> ReserveResult:
             status, granted, refused, reserved_at_ms = reply[:4]
@@ -173,30 +233,31 @@ class RedisBudgetStore:
         return self._mux.submit(payload, _counted, script=self._settle, retries=1)
 
     def _settle_call(self, reservation: Reservation, used_tokens: int, now: float) -> bytes:
-        prefix = self._prefix(reservation.subject)
+        plan = self._plan(
+            self._settle_plans, reservation.subject, reservation.limits, reservation.reserved_at
+        )
         rid = reservation.reservation_id
         ttl_ms = duration_ms(reservation.expires_at - reservation.reserved_at)
         now_ms = epoch_ms(now)
-        keys = [bulk_str(f"{prefix}r:{_part(rid)}")]
-        args = [
-            bulk_str(rid),
-            bulk_int(used_tokens),
-            bulk_int(now_ms),
-            bulk_int(now_ms + ttl_ms),
-            bulk_int(ttl_ms),
-        ]
-        for limit in reservation.limits:
-            if limit.kind is LimitKind.RPM:
-                continue
-            start, end = self._span(limit.window, reservation.reserved_at)
-            key_ttl_ms = duration_ms(end + self._slack - now)
+        keys = [bulk_str(f"{plan.record}{_part(rid)}")]
+        a, b, c, d = str(used_tokens), str(now_ms), str(now_ms + ttl_ms), str(ttl_ms)
+        text = [f"${len(a)}\r\n{a}\r\n${len(b)}\r\n{b}\r\n${len(c)}\r\n{c}\r\n${len(d)}\r\n{d}\r\n"]
+        for bucket_keys, expires in plan.settle_buckets:
+            key_ttl_ms = math.ceil((expires - now) * 1000)  # duration_ms, inlined
             if key_ttl_ms <= 0:
                 continue  # that window is gone everywhere; see BudgetStore.settle
-            keys.append(self._bucket(prefix, limit, start).keys)
-            args.append(bulk_int(key_ttl_ms))
-        buckets = len(args) - 5
-        tail = b"".join([bulk_int(1 + 2 * buckets), *keys, *args])
-        return self._settle.call(1 + (1 + 2 * buckets) + (5 + buckets), tail)
+            keys.append(bucket_keys)
+            ttl = str(key_ttl_ms)
+            text.append(f"${len(ttl)}\r\n{ttl}\r\n")
+        buckets = len(keys) - 1
+        return b"".join(
+            [
+                self._settle.call(1 + (1 + 2 * buckets) + (5 + buckets), bulk_int(1 + 2 * buckets)),
+                *keys,
+                bulk_str(rid),
+                "".join(text).encode(),
+            ]
+        )
 
     async def usage(
         self, subject: Subject, limits: Sequence[Limit], now: float
@@ -231,6 +292,21 @@ class RedisBudgetStore:
 
     async def close(self) -> None:
         await self._mux.close()
+
+    def _plan(
+        self, plans: dict[int, _Plan], subject: Subject, limits: tuple[Limit, ...], at: float
+    ) -> _Plan:
+        plan = plans.get(id(limits))
+        if (
+            plan is None
+            or plan.limits is not limits
+            or not plan.lo <= at < plan.hi
+            or plan.key_id != subject.key_id
+            or plan.team_id != subject.team_id
+        ):
+            plan = _Plan(self, subject, limits, at)
+            _remember(plans, id(limits), plan)
+        return plan
 
     def _prefix(self, subject: Subject) -> str:
         """``<ns>:{team:<id>}:`` (or ``{key:<id>}`` without a team): every key of a call

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import hiredis
 import pytest
 import redis
 from redis.asyncio.connection import ConnectionPool
@@ -311,3 +312,88 @@ async def test_redis_py_still_exposes_the_stream_batches_are_written_to(redis_ur
         assert isinstance(conn._writer, asyncio.StreamWriter)
     finally:
         await conn.disconnect()
+
+
+async def test_replies_split_across_reads_and_packed_into_one_reach_their_callers(
+    redis_server: RedisServer,
+) -> None:
+    opened: list[asyncio.StreamWriter] = []
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", redis_server.port)
+        opened.extend([writer, up_writer])
+
+        async def upstream() -> None:
+            while data := await reader.read(65536):
+                up_writer.write(data)
+            up_writer.close()
+
+        async def downstream() -> None:
+            # Replies one byte at a time, each byte its own read on the other side.
+            while data := await up_reader.read(65536):
+                for i in range(len(data)):
+                    writer.write(data[i : i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(0.0005)
+            writer.close()
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mux = mux_for(f"redis://127.0.0.1:{port}/0")
+    try:
+        texts = [f"reply-{i}" * (i % 3 + 1) for i in range(12)]
+        replies = await asyncio.gather(*(mux.submit(command("ECHO", t), raw) for t in texts))
+        assert replies == [t.encode() for t in texts]
+        text = mux.submit(command("SET", "mux:split", "text"), raw)
+        bad = mux.submit(command("INCR", "mux:split"), raw)
+        after = mux.submit(command("ECHO", "after"), raw)
+        assert await text == b"OK"
+        with pytest.raises(ResponseError):
+            await bad  # an error reply still fails its caller alone
+        assert await after == b"after"
+    finally:
+        await mux.close()
+        for writer in opened:
+            writer.transport.abort()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_malformed_reply_drops_the_link_and_the_next_call_reconnects() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Plays Redis: OK to the handshake, garbage for ECHO, PONG for PING.
+        accepted.append(writer)
+        parser = hiredis.Reader()
+        while data := await reader.read(65536):
+            parser.feed(data)
+            while (request := parser.gets()) is not False:
+                name = request[0].upper()
+                writer.write(
+                    b"?garbage\r\n"
+                    if name == b"ECHO"
+                    else b"+PONG\r\n"
+                    if name == b"PING"
+                    else b"+OK\r\n"
+                )
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mux = mux_for(f"redis://127.0.0.1:{port}/0")
+    try:
+        assert await mux.submit(command("PING"), raw) == b"PONG"
+        with pytest.raises(BudgetStoreUnavailableError) as caught:
+            await mux.submit(command("ECHO", "x"), raw)
+        assert isinstance(caught.value.__cause__, redis.exceptions.InvalidResponse)
+        assert await mux.submit(command("PING"), raw) == b"PONG"
+        assert len(accepted) == 2
+    finally:
+        await mux.close()
+        for writer in accepted:
+            writer.transport.abort()
+        server.close()
+        await server.wait_closed()
