@@ -43,8 +43,7 @@ class Admission:
     prompt_estimate: int = 0
     headers: Headers = field(default_factory=list)
     buckets: tuple[BucketUsage, ...] = ()
-    settled: bool = False
-    # The store's answer to the settlement, once begun.
+    # The store's answer to the settlement, once begun (so it is begun at most once).
     settling: asyncio.Future[bool] | None = None
 
 
@@ -108,9 +107,8 @@ class BudgetGate:
     def begin_settle(self, admission: Admission, used_tokens: int) -> None:
         """Hand exact usage to the store now (idempotent); nothing here waits for its answer."""
         reservation = admission.reservation
-        if reservation is None or admission.settled:
+        if reservation is None or admission.settling is not None:
             return
-        admission.settled = True
         future = self.store.begin_settle(reservation, max(0, used_tokens), self._clock())
         admission.settling = future
         self._pending.add(future)

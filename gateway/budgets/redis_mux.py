@@ -304,7 +304,7 @@ class RedisMux:
         for payload in self._preamble:
             loaded: asyncio.Future[None] = loop.create_future()
             loaded.add_done_callback(_consume)
-            preamble.append(_Command(payload, loaded, _ignore, None, 0))
+            preamble.append(_Command(payload, loaded, ignore_reply, None, 0))
         self._outbox[:0] = preamble
         self._flush()
 
@@ -407,8 +407,8 @@ class RedisMux:
         return error
 
 
-def _ignore(reply: Any) -> None:
-    return None
+def ignore_reply(reply: Any) -> None:
+    """A ``parse`` for commands whose reply carries nothing (PING, SCRIPT LOAD)."""
 
 
 def _consume(future: asyncio.Future[None]) -> None:

@@ -52,7 +52,7 @@ from gateway.budgets.model import (
     Subject,
     check_limits,
 )
-from gateway.budgets.redis_mux import RedisMux
+from gateway.budgets.redis_mux import RedisMux, ignore_reply
 from gateway.budgets.resp import Script, bulk_int, bulk_str, command
 from gateway.budgets.windows import Window, bounds, duration_ms, epoch_ms, window_id
 
@@ -288,7 +288,7 @@ class RedisBudgetStore:
         await self._mux.sent()
 
     async def ping(self) -> None:
-        await self._mux.submit(_PING, _ignore, retries=1)
+        await self._mux.submit(_PING, ignore_reply, retries=1)
 
     async def close(self) -> None:
         await self._mux.close()
@@ -341,10 +341,6 @@ class RedisBudgetStore:
 
 def _counted(reply: int) -> bool:
     return reply == 1
-
-
-def _ignore(reply: Any) -> None:
-    return None
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -47,17 +46,10 @@ def chat_call(text: str = "How many tokens is this?", max_tokens: int = 50) -> C
     return to_converse(decode_chat_request(body), route)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(
-    request: pytest.FixtureRequest, redis_url: str, redis_namespace: str
-) -> AsyncIterator[BudgetStore]:
-    built: BudgetStore
-    if request.param == "memory":
-        built = MemoryBudgetStore()
-    else:
-        built = RedisBudgetStore.from_url(redis_url, namespace=redis_namespace, timeout_s=10)
-    yield built
-    await built.close()
+@pytest.fixture
+def store(budget_store: BudgetStore) -> BudgetStore:
+    """Each test once per store (tests/fixtures/budgets.py)."""
+    return budget_store
 
 
 async def team_day(store: BudgetStore) -> tuple[int, int]:

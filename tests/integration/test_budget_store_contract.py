@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -12,7 +11,6 @@ from gateway.budgets import (
     BucketUsage,
     BudgetStore,
     Limit,
-    MemoryBudgetStore,
     Reservation,
     ReserveRequest,
     ReserveResult,
@@ -20,7 +18,6 @@ from gateway.budgets import (
     Window,
 )
 from gateway.budgets.model import LimitKind
-from gateway.budgets.redis_store import RedisBudgetStore
 
 pytestmark = pytest.mark.integration
 
@@ -35,18 +32,10 @@ K1 = Subject("k1", "t1")
 K2 = Subject("k2", "t1")
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(
-    request: pytest.FixtureRequest, redis_url: str, redis_namespace: str
-) -> AsyncIterator[BudgetStore]:
-    built: BudgetStore
-    if request.param == "memory":
-        built = MemoryBudgetStore()
-    else:
-        # A generous timeout: 300 concurrent calls share one connection on a busy box.
-        built = RedisBudgetStore.from_url(redis_url, namespace=redis_namespace, timeout_s=10)
-    yield built
-    await built.close()
+@pytest.fixture
+def store(budget_store: BudgetStore) -> BudgetStore:
+    """Each test once per store (tests/fixtures/budgets.py)."""
+    return budget_store
 
 
 def req(
